@@ -1,1 +1,136 @@
-fn main() {}
+//! haru-local: OpenAI-compatible speech-to-text, chat and text-to-speech on
+//! loopback, with real local engines (whisper.cpp, llama.cpp, espeak-ng).
+//!
+//! Prints `LISTENING <addr>` on stdout once every engine is ready.
+
+mod audio;
+mod error;
+mod llm;
+mod models;
+mod routes;
+mod stt_client;
+mod tts;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(about = "Local OpenAI-compatible STT/LLM/TTS server for haru")]
+struct Args {
+    /// Directory holding the models (installed by scripts/install-engines.sh).
+    #[arg(long, env = "HARU_MODELS_DIR", default_value = "models")]
+    models_dir: PathBuf,
+    /// Listen address; port 0 picks a free port (reported on stdout).
+    #[arg(long, env = "HARU_LOCAL_BIND", default_value = "127.0.0.1:8090")]
+    bind: SocketAddr,
+    /// ggml Whisper model [default: MODELS_DIR/ggml-base.bin].
+    #[arg(long, env = "HARU_WHISPER_MODEL")]
+    whisper_model: Option<PathBuf>,
+    /// GGUF chat model [default: MODELS_DIR/SmolLM2-135M-Instruct.Q4_1.gguf].
+    #[arg(long, env = "HARU_LLM_MODEL")]
+    llm_model: Option<PathBuf>,
+    /// LLM context window in tokens.
+    #[arg(long, env = "HARU_LLM_CTX", default_value_t = 2048)]
+    llm_ctx: u32,
+    /// Inference threads per engine [default: all cores].
+    #[arg(long, env = "HARU_THREADS")]
+    threads: Option<i32>,
+    /// The haru-local-stt binary [default: next to this executable].
+    #[arg(long, env = "HARU_STT_BIN")]
+    stt_bin: Option<PathBuf>,
+    /// The espeak-ng executable.
+    #[arg(long, env = "HARU_ESPEAK_BIN", default_value = "espeak-ng")]
+    espeak_bin: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr) // stdout carries the LISTENING line
+        .init();
+    let args = Args::parse();
+
+    let whisper = args
+        .whisper_model
+        .clone()
+        .unwrap_or_else(|| args.models_dir.join("ggml-base.bin"));
+    let llm_path = args
+        .llm_model
+        .clone()
+        .unwrap_or_else(|| args.models_dir.join("SmolLM2-135M-Instruct.Q4_1.gguf"));
+    require_file(&whisper, "Whisper model")?;
+    require_file(&llm_path, "LLM model")?;
+    let stt_bin = match args.stt_bin.clone() {
+        Some(p) => p,
+        None => std::env::current_exe()
+            .context("locating own executable")?
+            .with_file_name("haru-local-stt"),
+    };
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(2, |n| n.get() as i32)
+    });
+
+    let tts = tts::TtsEngine::new(args.espeak_bin.clone());
+    tts.probe().await.context("espeak-ng is required (scripts/install-engines.sh installs it)")?;
+    // Load both models at once: each takes a few hundred ms to seconds.
+    let (stt, llm) = tokio::join!(
+        stt_client::SttClient::spawn(&stt_bin, &whisper, args.threads),
+        llm::LlmEngine::start(llm_path.clone(), args.llm_ctx, threads),
+    );
+    let stt = stt.context("starting the STT worker")?;
+    let llm = llm.context("loading the LLM")?;
+    tracing::info!(n_ctx = llm.n_ctx, "engines ready");
+
+    let state = Arc::new(routes::AppState {
+        catalog: models::Catalog::new(&whisper, &llm_path),
+        llm,
+        tts,
+        stt,
+    });
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("binding {}", args.bind))?;
+    let addr = listener.local_addr()?;
+    println!("LISTENING {addr}");
+    tracing::info!(%addr, "haru-local listening");
+    axum::serve(listener, routes::router(state.clone()))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    state.stt.shutdown().await;
+    Ok(())
+}
+
+fn require_file(path: &Path, what: &str) -> Result<()> {
+    if !path.is_file() {
+        bail!(
+            "{what} not found at {}. Run scripts/install-engines.sh (or pass the path via flag/env).",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return ctrl_c.await.unwrap_or(()),
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,141 @@
+//! whisper.cpp engine: one loaded model, one reusable decoding state.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::{Result, anyhow};
+use whisper_rs::{
+    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
+};
+
+/// Whisper's sample rate; callers must resample to it.
+pub const SAMPLE_RATE: usize = 16_000;
+
+/// Encoder frames per second of audio (1500 frames per 30 s window).
+const FRAMES_PER_SEC: f64 = 50.0;
+/// Extra encoder frames beyond the clip. Cutting the window exactly to the
+/// clip makes the decoder lose track of the end and repeat itself; a margin
+/// (whisper.cpp issue 1855 suggests 128) keeps accuracy with most of the speed.
+const AUDIO_CTX_MARGIN: f64 = 128.0;
+const FULL_AUDIO_CTX: f64 = 1500.0;
+
+pub struct SttEngine {
+    // The state owns big scratch buffers: reuse it rather than reallocate per
+    // request. The context must outlive it, hence both live here.
+    state: Mutex<WhisperState>,
+    _ctx: WhisperContext,
+    threads: i32,
+}
+
+/// Why a transcription was refused; `BadRequest` maps to HTTP 400.
+#[derive(Debug)]
+pub enum SttError {
+    BadRequest(String),
+    Internal(anyhow::Error),
+}
+
+impl SttEngine {
+    pub fn load(model: &Path, threads: i32) -> Result<Self> {
+        whisper_rs::install_logging_hooks(); // keep whisper.cpp's chatter off stderr
+        let ctx = WhisperContext::new_with_params(model, WhisperContextParameters::default())
+            .map_err(|e| anyhow!("loading whisper model {}: {e:?}", model.display()))?;
+        let state = ctx
+            .create_state()
+            .map_err(|e| anyhow!("creating whisper state: {e:?}"))?;
+        let engine = Self {
+            state: Mutex::new(state),
+            _ctx: ctx,
+            threads,
+        };
+        // The first inference pays for graph allocation; do it before serving.
+        engine
+            .transcribe(&vec![0.0; SAMPLE_RATE], "en")
+            .map_err(|e| anyhow!("warm-up transcription failed: {e:?}"))?;
+        Ok(engine)
+    }
+
+    /// Transcribe mono 16 kHz samples in `language` ("auto" detects it).
+    pub fn transcribe(&self, samples: &[f32], language: &str) -> Result<String, SttError> {
+        if language != "auto" && !valid_language(language) {
+            return Err(SttError::BadRequest(format!(
+                "unsupported language '{language}'"
+            )));
+        }
+        if samples.is_empty() {
+            return Err(SttError::BadRequest("audio contains no samples".into()));
+        }
+        // whisper.cpp refuses clips under 100 ms; pad tiny clips with silence.
+        let mut padded;
+        let samples = if samples.len() < SAMPLE_RATE / 2 {
+            padded = samples.to_vec();
+            padded.resize(SAMPLE_RATE / 2, 0.0);
+            &padded[..]
+        } else {
+            samples
+        };
+        let secs = samples.len() as f64 / SAMPLE_RATE as f64;
+
+        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        params.set_n_threads(self.threads);
+        params.set_language(Some(language));
+        params.set_translate(false);
+        params.set_no_context(true);
+        params.set_no_timestamps(true);
+        params.set_single_segment(true);
+        params.set_print_special(false);
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_timestamps(false);
+        // One deterministic pass: fallback re-decodes cost seconds on a 2-core box.
+        params.set_temperature(0.0);
+        params.set_temperature_inc(0.0);
+        params.set_audio_ctx(audio_ctx_for(secs));
+
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| SttError::Internal(anyhow!("whisper state poisoned")))?;
+        state
+            .full(params, samples)
+            .map_err(|e| SttError::Internal(anyhow!("whisper_full failed: {e:?}")))?;
+        let mut text = String::new();
+        for segment in state.as_iter() {
+            let piece = segment
+                .to_str_lossy()
+                .map_err(|e| SttError::Internal(anyhow!("reading segment: {e:?}")))?;
+            text.push_str(&piece);
+        }
+        Ok(text.trim().to_string())
+    }
+}
+
+/// Encoder window for a clip: its length plus a margin; full window for long
+/// clips, where whisper.cpp's 30 s seeking assumes the native size.
+fn audio_ctx_for(secs: f64) -> i32 {
+    let frames = (secs * FRAMES_PER_SEC).ceil() + AUDIO_CTX_MARGIN;
+    if frames >= FULL_AUDIO_CTX {
+        0 // 0 = model default (1500)
+    } else {
+        frames as i32
+    }
+}
+
+fn valid_language(lang: &str) -> bool {
+    // Check the charset first: whisper-rs panics on interior NUL bytes.
+    !lang.is_empty()
+        && lang.len() <= 16
+        && lang.bytes().all(|b| b.is_ascii_lowercase())
+        && whisper_rs::get_lang_id(lang).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audio_ctx_grows_with_clip_and_falls_back_to_full() {
+        assert_eq!(audio_ctx_for(4.0), 200 + 128);
+        assert_eq!(audio_ctx_for(0.5), 25 + 128);
+        assert_eq!(audio_ctx_for(29.0), 0);
+    }
+}

@@ -1,0 +1,87 @@
+//! HTTP surface: OpenAI-compatible routes plus health.
+
+mod chat;
+mod speech;
+mod transcribe;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::llm::LlmEngine;
+use crate::models::Catalog;
+use crate::stt_client::SttClient;
+use crate::tts::TtsEngine;
+
+pub struct AppState {
+    pub catalog: Catalog,
+    pub llm: LlmEngine,
+    pub tts: TtsEngine,
+    pub stt: SttClient,
+}
+
+/// OpenAI's upload limit for transcriptions.
+const MAX_UPLOAD: usize = 25 * 1024 * 1024;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat::completions))
+        .route("/v1/audio/speech", post(speech::speech))
+        .route("/v1/audio/transcriptions", post(transcribe::transcriptions))
+        .route("/v1/models", get(models))
+        .route("/healthz", get(healthz))
+        .fallback(|| async {
+            ApiError {
+                status: StatusCode::NOT_FOUND,
+                message: "Unknown route.".into(),
+                kind: "invalid_request_error",
+                param: None,
+                code: Some("unknown_url"),
+            }
+        })
+        .layer(DefaultBodyLimit::max(MAX_UPLOAD))
+        .with_state(state)
+}
+
+async fn models(State(s): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let data: Vec<_> = s
+        .catalog
+        .all()
+        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "haru-local"}))
+        .collect();
+    Json(json!({"object": "list", "data": data}))
+}
+
+async fn healthz(State(s): State<Arc<AppState>>) -> Response {
+    if s.stt.healthy().await {
+        Json(json!({"status": "ok"})).into_response()
+    } else {
+        ApiError::unavailable("STT worker is not running").into_response()
+    }
+}
+
+/// Parse a JSON body with OpenAI-shaped errors (axum's default rejection is
+/// plain text).
+pub(crate) fn parse_json<T: DeserializeOwned>(
+    body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
+) -> Result<T, ApiError> {
+    let Json(value) = body.map_err(|e| ApiError::invalid(format!("Invalid JSON body: {}", e.body_text()), None))?;
+    if !value.is_object() {
+        return Err(ApiError::invalid("The request body must be a JSON object.", None));
+    }
+    serde_json::from_value(value).map_err(|e| ApiError::invalid(format!("Invalid request: {e}"), None))
+}
+
+/// Current time for OpenAI's `created` fields.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,305 @@
+//! Text-to-speech with the espeak-ng CLI, resampled to 24 kHz 16-bit mono
+//! (OpenAI's `pcm` format) and streamed as it is synthesised.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, ChildStdout, Command};
+use tokio::sync::mpsc;
+
+use crate::audio::{StreamResampler, to_pcm16le};
+use crate::error::ApiError;
+
+/// OpenAI's `pcm` output rate.
+pub const OUTPUT_RATE: u32 = 24_000;
+/// OpenAI's input limit for /v1/audio/speech.
+pub const MAX_INPUT_CHARS: usize = 4096;
+const BASE_WPM: f32 = 175.0; // espeak-ng's default speaking rate
+
+pub struct TtsEngine {
+    binary: PathBuf,
+}
+
+/// A chunk of 16-bit LE PCM at 24 kHz, or a mid-stream failure.
+pub type PcmChunk = Result<Bytes, std::io::Error>;
+
+impl TtsEngine {
+    pub fn new(binary: PathBuf) -> Self {
+        Self { binary }
+    }
+
+    /// Check that espeak-ng runs, so a missing install fails at startup.
+    pub async fn probe(&self) -> anyhow::Result<()> {
+        let out = Command::new(&self.binary)
+            .arg("--version")
+            .output()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", self.binary.display()))?;
+        anyhow::ensure!(out.status.success(), "{} --version failed", self.binary.display());
+        Ok(())
+    }
+
+    /// Start synthesis. Errors that espeak reports before producing audio
+    /// (unknown voice) come back as `Err`; the audio then streams through the
+    /// receiver. Dropping the receiver kills espeak.
+    pub async fn synthesize(
+        &self,
+        text: &str,
+        voice: &str,
+        speed: f32,
+    ) -> Result<mpsc::Receiver<PcmChunk>, ApiError> {
+        let wpm = (BASE_WPM * speed).round().clamp(80.0, 500.0) as u32;
+        let mut child = Command::new(&self.binary)
+            .args(["--stdout", "--stdin", "-v", voice, "-s", &wpm.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| ApiError::internal(format!("cannot start espeak-ng: {e}")))?;
+
+        // Text goes through stdin, never argv: no option injection, no size limit.
+        let mut stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| ApiError::internal("espeak-ng stdin unavailable"))?;
+        let input = text.as_bytes().to_vec();
+        tokio::spawn(async move {
+            // A write error means espeak died; its exit status reports why.
+            let _ = stdin.write_all(&input).await;
+            let _ = stdin.shutdown().await;
+        });
+
+        let mut stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| ApiError::internal("espeak-ng stdout unavailable"))?;
+        let header = match read_wav_header(&mut stdout).await {
+            Ok(h) => h,
+            Err(why) => return Err(espeak_failure(child, voice, why).await),
+        };
+        let resampler = StreamResampler::new(header.sample_rate, OUTPUT_RATE)
+            .map_err(|e| ApiError::internal(format!("resampler: {e}")))?;
+
+        let (tx, rx) = mpsc::channel(32);
+        tokio::spawn(pump(child, stdout, header.leftover, resampler, tx));
+        Ok(rx)
+    }
+
+    /// Synthesise completely; returns 24 kHz 16-bit LE PCM.
+    pub async fn synthesize_all(&self, text: &str, voice: &str, speed: f32) -> Result<Vec<u8>, ApiError> {
+        let mut rx = self.synthesize(text, voice, speed).await?;
+        let mut pcm = Vec::new();
+        while let Some(chunk) = rx.recv().await {
+            let chunk = chunk.map_err(|e| ApiError::internal(format!("espeak-ng: {e}")))?;
+            pcm.extend_from_slice(&chunk);
+        }
+        Ok(pcm)
+    }
+}
+
+/// Map a request's voice to an espeak-ng voice. OpenAI's voice names become
+/// English voices (variants for some variety); anything else must look like
+/// an espeak voice id (`ko`, `en-us`, `en-gb+f3`), which espeak then resolves.
+pub fn resolve_voice(voice: &str) -> Result<String, ApiError> {
+    let v = voice.trim().to_ascii_lowercase();
+    let mapped = match v.as_str() {
+        "" => return Err(ApiError::missing("voice")),
+        "alloy" | "echo" | "onyx" | "ash" | "verse" => "en-us",
+        "fable" | "ballad" => "en-gb",
+        "nova" | "shimmer" | "coral" | "sage" => "en-us+f3",
+        _ => {
+            if !looks_like_espeak_voice(&v) {
+                return Err(ApiError::invalid(
+                    format!("Unsupported voice '{voice}'. Use an OpenAI voice name or an espeak-ng voice such as 'en-us' or 'ko'."),
+                    Some("voice"),
+                ));
+            }
+            return Ok(v);
+        }
+    };
+    Ok(mapped.to_string())
+}
+
+fn looks_like_espeak_voice(v: &str) -> bool {
+    let (base, variant) = v.split_once('+').unwrap_or((v, ""));
+    let ok = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    !base.is_empty()
+        && !base.starts_with('-') // would be read as an option
+        && base.len() <= 40
+        && variant.len() <= 20
+        && ok(base)
+        && ok(variant)
+}
+
+struct WavHeader {
+    sample_rate: u32,
+    leftover: Vec<u8>, // PCM bytes read past the header
+}
+
+/// Read RIFF chunks up to the `data` chunk. espeak streams, so the size
+/// fields are placeholders; only the format matters.
+async fn read_wav_header(out: &mut ChildStdout) -> Result<WavHeader, String> {
+    let mut buf = Vec::with_capacity(4096);
+    let mut tmp = [0u8; 4096];
+    loop {
+        if let Some(h) = parse_header(&buf)? {
+            return Ok(h);
+        }
+        if buf.len() > 64 * 1024 {
+            return Err("no data chunk in espeak-ng output".into());
+        }
+        let n = out.read(&mut tmp).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("espeak-ng produced no audio".into());
+        }
+        buf.extend_from_slice(&tmp[..n]);
+    }
+}
+
+fn parse_header(buf: &[u8]) -> Result<Option<WavHeader>, String> {
+    if buf.len() < 12 {
+        return Ok(None);
+    }
+    if &buf[0..4] != b"RIFF" || &buf[8..12] != b"WAVE" {
+        return Err("espeak-ng output is not WAV".into());
+    }
+    let mut pos = 12;
+    let mut rate = None;
+    while buf.len() >= pos + 8 {
+        let id = &buf[pos..pos + 4];
+        let size = u32::from_le_bytes([buf[pos + 4], buf[pos + 5], buf[pos + 6], buf[pos + 7]]) as usize;
+        let body = pos + 8;
+        if id == b"data" {
+            let sample_rate = rate.ok_or("data before fmt in espeak-ng output")?;
+            return Ok(Some(WavHeader {
+                sample_rate,
+                leftover: buf[body..].to_vec(),
+            }));
+        }
+        if buf.len() < body + size {
+            return Ok(None);
+        }
+        if id == b"fmt " {
+            if size < 16 {
+                return Err("short fmt chunk".into());
+            }
+            let f = &buf[body..body + 16];
+            let (format, channels, bits) = (
+                u16::from_le_bytes([f[0], f[1]]),
+                u16::from_le_bytes([f[2], f[3]]),
+                u16::from_le_bytes([f[14], f[15]]),
+            );
+            if format != 1 || channels != 1 || bits != 16 {
+                return Err(format!("unexpected espeak-ng format {format}/{channels}ch/{bits}bit"));
+            }
+            rate = Some(u32::from_le_bytes([f[4], f[5], f[6], f[7]]));
+        }
+        pos = body + size + (size & 1);
+    }
+    Ok(None)
+}
+
+/// Build the error for an espeak run that produced no audio.
+async fn espeak_failure(mut child: Child, voice: &str, why: String) -> ApiError {
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut stderr).await;
+    }
+    let _ = child.wait().await;
+    if stderr.contains("voice does not exist") {
+        ApiError::invalid(format!("Unknown espeak-ng voice '{voice}'."), Some("voice"))
+    } else {
+        ApiError::internal(format!("espeak-ng failed: {why} {}", stderr.trim()))
+    }
+}
+
+/// Read espeak's PCM, resample to 24 kHz and forward it in chunks.
+async fn pump(
+    mut child: Child,
+    mut stdout: ChildStdout,
+    leftover: Vec<u8>,
+    mut resampler: StreamResampler,
+    tx: mpsc::Sender<PcmChunk>,
+) {
+    let mut carry = leftover; // bytes not yet forming a whole sample
+    let mut tmp = vec![0u8; 8192];
+    loop {
+        let samples: Vec<f32> = carry
+            .chunks_exact(2)
+            .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+            .collect();
+        carry.drain(..samples.len() * 2);
+        if !samples.is_empty() {
+            match resampler.push(&samples) {
+                Ok(out) if !out.is_empty() => {
+                    if tx.send(Ok(Bytes::from(to_pcm16le(&out)))).await.is_err() {
+                        return; // client went away; dropping child kills espeak
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                    return;
+                }
+            }
+        }
+        match stdout.read(&mut tmp).await {
+            Ok(0) => break,
+            Ok(n) => carry.extend_from_slice(&tmp[..n]),
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        }
+    }
+    match resampler.finish() {
+        Ok(tail) if !tail.is_empty() => {
+            let _ = tx.send(Ok(Bytes::from(to_pcm16le(&tail)))).await;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+        }
+    }
+    if let Ok(status) = child.wait().await
+        && !status.success()
+    {
+        tracing::warn!(%status, "espeak-ng exited with an error after producing audio");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn voices_map_and_validate() {
+        assert_eq!(resolve_voice("alloy").unwrap(), "en-us");
+        assert_eq!(resolve_voice("Nova").unwrap(), "en-us+f3");
+        assert_eq!(resolve_voice("ko").unwrap(), "ko");
+        assert_eq!(resolve_voice("en-gb+f2").unwrap(), "en-gb+f2");
+        assert!(resolve_voice("--help").is_err());
+        assert!(resolve_voice("a b").is_err());
+        assert!(resolve_voice("").is_err());
+    }
+
+    #[test]
+    fn header_parsing_finds_data() {
+        let mut h = Vec::new();
+        h.extend_from_slice(b"RIFF\xff\xff\xff\x7fWAVEfmt ");
+        h.extend_from_slice(&16u32.to_le_bytes());
+        h.extend_from_slice(&[1, 0, 1, 0]);
+        h.extend_from_slice(&22_050u32.to_le_bytes());
+        h.extend_from_slice(&44_100u32.to_le_bytes());
+        h.extend_from_slice(&[2, 0, 16, 0]);
+        h.extend_from_slice(b"data\xff\xff\xff\x7f\x01\x02");
+        let parsed = parse_header(&h).unwrap().unwrap();
+        assert_eq!(parsed.sample_rate, 22_050);
+        assert_eq!(parsed.leftover, [1, 2]);
+        assert!(parse_header(&h[..30]).unwrap().is_none());
+        assert!(parse_header(b"RIFX....WAVE").is_err());
+    }
+}
