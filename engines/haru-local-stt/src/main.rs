@@ -59,8 +59,7 @@ const MAX_BODY: usize = 10 * 60 * engine::SAMPLE_RATE * 4;
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr) // stdout carries the LISTENING line
         .init();
@@ -108,7 +107,7 @@ async fn transcribe(
     Query(q): Query<TranscribeQuery>,
     body: Bytes,
 ) -> Response {
-    if body.len() % 4 != 0 {
+    if !body.len().is_multiple_of(4) {
         return error(StatusCode::BAD_REQUEST, "body is not f32 samples".into());
     }
     let samples: Vec<f32> = body
@@ -117,8 +116,7 @@ async fn transcribe(
         .collect();
     let language = q.language.unwrap_or_else(|| "en".into());
     let started = std::time::Instant::now();
-    let result =
-        tokio::task::spawn_blocking(move || engine.transcribe(&samples, &language)).await;
+    let result = tokio::task::spawn_blocking(move || engine.transcribe(&samples, &language)).await;
     match result {
         Ok(Ok(text)) => {
             tracing::info!(ms = started.elapsed().as_millis() as u64, "transcribed");
@@ -129,7 +127,10 @@ async fn transcribe(
             tracing::error!("transcription failed: {e:#}");
             error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
         }
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("worker panicked: {e}")),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("worker panicked: {e}"),
+        ),
     }
 }
 

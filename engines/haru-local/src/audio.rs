@@ -216,7 +216,12 @@ mod tests {
         }
         streamed.extend(r.finish().unwrap());
         assert_eq!(streamed.len(), whole.len());
-        assert!(streamed.iter().zip(&whole).all(|(a, b)| (a - b).abs() < 1e-5));
+        assert!(
+            streamed
+                .iter()
+                .zip(&whole)
+                .all(|(a, b)| (a - b).abs() < 1e-5)
+        );
     }
 
     #[test]

@@ -43,8 +43,11 @@ impl ApiError {
     }
 
     pub fn missing(param: &'static str) -> Self {
-        Self::invalid(format!("Missing required parameter: '{param}'."), Some(param))
-            .with_code("missing_required_parameter")
+        Self::invalid(
+            format!("Missing required parameter: '{param}'."),
+            Some(param),
+        )
+        .with_code("missing_required_parameter")
     }
 
     /// 500 for an engine failure that is not the client's fault.

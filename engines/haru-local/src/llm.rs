@@ -74,15 +74,26 @@ impl LlmEngine {
             .spawn(move || worker(&model, n_ctx, threads, jobs_rx, ready_tx))
             .context("spawning LLM thread")?;
         ready_rx.await.context("LLM thread died while loading")??;
-        Ok(Self { jobs: jobs_tx, n_ctx })
+        Ok(Self {
+            jobs: jobs_tx,
+            n_ctx,
+        })
     }
 
     /// Queue a chat completion; events arrive on the returned receiver.
     /// Dropping the receiver cancels generation at the next token.
-    pub fn generate(&self, turns: Vec<Turn>, params: GenParams) -> Result<mpsc::Receiver<Event>, ApiError> {
+    pub fn generate(
+        &self,
+        turns: Vec<Turn>,
+        params: GenParams,
+    ) -> Result<mpsc::Receiver<Event>, ApiError> {
         let (tx, rx) = mpsc::channel(64);
         self.jobs
-            .send(Job { turns, params, events: tx })
+            .send(Job {
+                turns,
+                params,
+                events: tx,
+            })
             .map_err(|_| ApiError::unavailable("the LLM worker has stopped"))?;
         Ok(rx)
     }
@@ -96,7 +107,9 @@ fn worker(
     ready: tokio::sync::oneshot::Sender<Result<()>>,
 ) {
     let loaded = (|| -> Result<_> {
-        llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default().with_logs_enabled(false));
+        llama_cpp_2::send_logs_to_tracing(
+            llama_cpp_2::LogOptions::default().with_logs_enabled(false),
+        );
         let backend = LlamaBackend::init().context("initialising llama.cpp")?;
         let model = LlamaModel::load_from_file(&backend, model_path, &LlamaModelParams::default())
             .with_context(|| format!("loading {}", model_path.display()))?;
@@ -151,7 +164,9 @@ fn run_job(
         .iter()
         .map(|t| LlamaChatMessage::new(t.role.clone(), t.content.clone()))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| ApiError::invalid("messages must not contain NUL characters", Some("messages")))?;
+        .map_err(|_| {
+            ApiError::invalid("messages must not contain NUL characters", Some("messages"))
+        })?;
     let prompt = model
         .apply_chat_template(template, &messages, true)
         .map_err(|e| ApiError::internal(format!("applying chat template: {e}")))?;
@@ -222,7 +237,13 @@ fn run_job(
 fn build_sampler(model: &LlamaModel, p: &GenParams) -> LlamaSampler {
     // A mild repetition penalty keeps a 135M model from looping; OpenAI's
     // frequency/presence penalties map onto llama.cpp's directly.
-    let penalties = LlamaSampler::penalties(model.n_vocab(), 64, 1.1, p.frequency_penalty, p.presence_penalty);
+    let penalties = LlamaSampler::penalties(
+        model.n_vocab(),
+        64,
+        1.1,
+        p.frequency_penalty,
+        p.presence_penalty,
+    );
     if p.temperature <= 0.0 {
         return LlamaSampler::chain_simple([penalties, LlamaSampler::greedy()]);
     }
@@ -238,15 +259,19 @@ fn build_sampler(model: &LlamaModel, p: &GenParams) -> LlamaSampler {
 /// Turns token bytes into text deltas: holds back incomplete UTF-8 sequences
 /// and any suffix that could be the start of a stop string.
 struct TextAssembler {
-    bytes: Vec<u8>,   // undecoded bytes (partial UTF-8)
-    pending: String,  // decoded text not yet emitted (possible stop prefix)
+    bytes: Vec<u8>,  // undecoded bytes (partial UTF-8)
+    pending: String, // decoded text not yet emitted (possible stop prefix)
     stop: Vec<String>,
 }
 
 impl TextAssembler {
     fn new(stop: Vec<String>) -> Self {
         let stop = stop.into_iter().filter(|s| !s.is_empty()).collect();
-        Self { bytes: Vec::new(), pending: String::new(), stop }
+        Self {
+            bytes: Vec::new(),
+            pending: String::new(),
+            stop,
+        }
     }
 
     /// Returns (text safe to emit, whether a stop string was hit).
@@ -255,13 +280,18 @@ impl TextAssembler {
         let valid = match std::str::from_utf8(&self.bytes) {
             Ok(s) => s.len(),
             Err(e) if e.error_len().is_none() => e.valid_up_to(), // incomplete tail
-            Err(_) => self.bytes.len(), // invalid: decode lossily below
+            Err(_) => self.bytes.len(),                           // invalid: decode lossily below
         };
         let decoded = String::from_utf8_lossy(&self.bytes[..valid]).into_owned();
         self.bytes.drain(..valid);
         self.pending.push_str(&decoded);
 
-        if let Some(at) = self.stop.iter().filter_map(|s| self.pending.find(s.as_str())).min() {
+        if let Some(at) = self
+            .stop
+            .iter()
+            .filter_map(|s| self.pending.find(s.as_str()))
+            .min()
+        {
             let out = self.pending[..at].to_string();
             self.pending.clear();
             return (out, true);
@@ -296,7 +326,9 @@ fn longest_suffix_prefix(text: &str, stop: &str) -> usize {
     let max = stop.len().saturating_sub(1).min(text.len());
     (1..=max)
         .rev()
-        .find(|&n| text.is_char_boundary(text.len() - n) && stop.starts_with(&text[text.len() - n..]))
+        .find(|&n| {
+            text.is_char_boundary(text.len() - n) && stop.starts_with(&text[text.len() - n..])
+        })
         .unwrap_or(0)
 }
 

@@ -45,14 +45,17 @@ struct Args {
     /// The espeak-ng executable.
     #[arg(long, env = "HARU_ESPEAK_BIN", default_value = "espeak-ng")]
     espeak_bin: PathBuf,
+    /// Shut down when stdin reaches EOF (for supervisors and tests that
+    /// want the server to die with them).
+    #[arg(long)]
+    exit_on_stdin_eof: bool,
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr) // stdout carries the LISTENING line
         .init();
@@ -74,12 +77,14 @@ async fn main() -> Result<()> {
             .context("locating own executable")?
             .with_file_name("haru-local-stt"),
     };
-    let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(2, |n| n.get() as i32)
-    });
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as i32));
 
     let tts = tts::TtsEngine::new(args.espeak_bin.clone());
-    tts.probe().await.context("espeak-ng is required (scripts/install-engines.sh installs it)")?;
+    tts.probe()
+        .await
+        .context("espeak-ng is required (scripts/install-engines.sh installs it)")?;
     // Load both models at once: each takes a few hundred ms to seconds.
     let (stt, llm) = tokio::join!(
         stt_client::SttClient::spawn(&stt_bin, &whisper, args.threads),
@@ -102,7 +107,7 @@ async fn main() -> Result<()> {
     println!("LISTENING {addr}");
     tracing::info!(%addr, "haru-local listening");
     axum::serve(listener, routes::router(state.clone()))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown_signal(args.exit_on_stdin_eof))
         .await?;
     state.stt.shutdown().await;
     Ok(())
@@ -118,14 +123,32 @@ fn require_file(path: &Path, what: &str) -> Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+async fn shutdown_signal(watch_stdin: bool) {
+    let stdin_eof = async move {
+        if !watch_stdin {
+            return std::future::pending().await;
+        }
+        use tokio::io::AsyncReadExt;
+        let mut stdin = tokio::io::stdin();
+        let mut buf = [0u8; 64];
+        while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+        tracing::info!("stdin closed, shutting down");
+    };
+    tokio::select! {
+        _ = stdin_eof => {}
+        _ = signals() => {}
+    }
+}
+
+async fn signals() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return ctrl_c.await.unwrap_or(()),
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

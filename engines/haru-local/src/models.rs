@@ -79,7 +79,7 @@ fn check(names: &[String], model: &str) -> Result<(), ApiError> {
         return Err(ApiError::missing("model"));
     }
     let m = model.to_ascii_lowercase();
-    if names.iter().any(|n| *n == m) {
+    if names.contains(&m) {
         Ok(())
     } else {
         Err(ApiError::unknown_model(model))
@@ -97,7 +97,10 @@ mod tests {
             Path::new("/m/SmolLM2-135M-Instruct.Q4_1.gguf"),
         );
         assert_eq!(c.stt, ["whisper-1", "whisper-base", "ggml-base"]);
-        assert_eq!(c.llm, ["smollm2-135m-instruct", "smollm2-135m-instruct.q4_1"]);
+        assert_eq!(
+            c.llm,
+            ["smollm2-135m-instruct", "smollm2-135m-instruct.q4_1"]
+        );
         assert!(c.check_llm("SmolLM2-135M-Instruct").is_ok());
         assert!(c.check_stt("whisper-1").is_ok());
         assert_eq!(

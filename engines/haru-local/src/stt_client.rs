@@ -52,11 +52,20 @@ impl SttClient {
         if let Some(t) = threads {
             cmd.arg("--threads").arg(t.to_string());
         }
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("starting {} (build it with `cargo build` in engines/)", binary.display()))?;
-        let stdin = child.stdin.take().ok_or_else(|| anyhow!("child stdin missing"))?;
-        let stdout = child.stdout.take().ok_or_else(|| anyhow!("child stdout missing"))?;
+        let mut child = cmd.spawn().with_context(|| {
+            format!(
+                "starting {} (build it with `cargo build` in engines/)",
+                binary.display()
+            )
+        })?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| anyhow!("child stdin missing"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow!("child stdout missing"))?;
         let mut lines = BufReader::new(stdout).lines();
 
         let addr: SocketAddr = tokio::time::timeout(START_TIMEOUT, async {

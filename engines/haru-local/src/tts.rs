@@ -37,7 +37,11 @@ impl TtsEngine {
             .output()
             .await
             .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", self.binary.display()))?;
-        anyhow::ensure!(out.status.success(), "{} --version failed", self.binary.display());
+        anyhow::ensure!(
+            out.status.success(),
+            "{} --version failed",
+            self.binary.display()
+        );
         Ok(())
     }
 
@@ -89,7 +93,12 @@ impl TtsEngine {
     }
 
     /// Synthesise completely; returns 24 kHz 16-bit LE PCM.
-    pub async fn synthesize_all(&self, text: &str, voice: &str, speed: f32) -> Result<Vec<u8>, ApiError> {
+    pub async fn synthesize_all(
+        &self,
+        text: &str,
+        voice: &str,
+        speed: f32,
+    ) -> Result<Vec<u8>, ApiError> {
         let mut rx = self.synthesize(text, voice, speed).await?;
         let mut pcm = Vec::new();
         while let Some(chunk) = rx.recv().await {
@@ -113,7 +122,9 @@ pub fn resolve_voice(voice: &str) -> Result<String, ApiError> {
         _ => {
             if !looks_like_espeak_voice(&v) {
                 return Err(ApiError::invalid(
-                    format!("Unsupported voice '{voice}'. Use an OpenAI voice name or an espeak-ng voice such as 'en-us' or 'ko'."),
+                    format!(
+                        "Unsupported voice '{voice}'. Use an OpenAI voice name or an espeak-ng voice such as 'en-us' or 'ko'."
+                    ),
                     Some("voice"),
                 ));
             }
@@ -125,7 +136,10 @@ pub fn resolve_voice(voice: &str) -> Result<String, ApiError> {
 
 fn looks_like_espeak_voice(v: &str) -> bool {
     let (base, variant) = v.split_once('+').unwrap_or((v, ""));
-    let ok = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let ok = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
     !base.is_empty()
         && !base.starts_with('-') // would be read as an option
         && base.len() <= 40
@@ -170,7 +184,8 @@ fn parse_header(buf: &[u8]) -> Result<Option<WavHeader>, String> {
     let mut rate = None;
     while buf.len() >= pos + 8 {
         let id = &buf[pos..pos + 4];
-        let size = u32::from_le_bytes([buf[pos + 4], buf[pos + 5], buf[pos + 6], buf[pos + 7]]) as usize;
+        let size =
+            u32::from_le_bytes([buf[pos + 4], buf[pos + 5], buf[pos + 6], buf[pos + 7]]) as usize;
         let body = pos + 8;
         if id == b"data" {
             let sample_rate = rate.ok_or("data before fmt in espeak-ng output")?;
@@ -193,7 +208,9 @@ fn parse_header(buf: &[u8]) -> Result<Option<WavHeader>, String> {
                 u16::from_le_bytes([f[14], f[15]]),
             );
             if format != 1 || channels != 1 || bits != 16 {
-                return Err(format!("unexpected espeak-ng format {format}/{channels}ch/{bits}bit"));
+                return Err(format!(
+                    "unexpected espeak-ng format {format}/{channels}ch/{bits}bit"
+                ));
             }
             rate = Some(u32::from_le_bytes([f[4], f[5], f[6], f[7]]));
         }

@@ -78,7 +78,10 @@ pub async fn completions(
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let mut req: ChatRequest = parse_json(body)?;
-    let model = req.model.clone().ok_or_else(|| ApiError::missing("model"))?;
+    let model = req
+        .model
+        .clone()
+        .ok_or_else(|| ApiError::missing("model"))?;
     s.catalog.check_llm(&model)?;
     let (turns, params) = validate(req.messages.take(), &req)?;
     let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
@@ -161,10 +164,16 @@ pub async fn completions(
     Ok(Sse::new(stream).into_response())
 }
 
-fn validate(messages: Option<Vec<Message>>, req: &ChatRequest) -> Result<(Vec<Turn>, GenParams), ApiError> {
+fn validate(
+    messages: Option<Vec<Message>>,
+    req: &ChatRequest,
+) -> Result<(Vec<Turn>, GenParams), ApiError> {
     let messages = messages.ok_or_else(|| ApiError::missing("messages"))?;
     if messages.is_empty() {
-        return Err(ApiError::invalid("'messages' must not be empty.", Some("messages")));
+        return Err(ApiError::invalid(
+            "'messages' must not be empty.",
+            Some("messages"),
+        ));
     }
     let mut turns = Vec::with_capacity(messages.len());
     for m in messages {
@@ -189,32 +198,52 @@ fn validate(messages: Option<Vec<Message>>, req: &ChatRequest) -> Result<(Vec<Tu
                 .collect::<Vec<_>>()
                 .join("\n"),
         };
-        turns.push(Turn { role: role.into(), content });
+        turns.push(Turn {
+            role: role.into(),
+            content,
+        });
     }
     if req.n.is_some_and(|n| n != 1) {
         return Err(ApiError::invalid("Only n=1 is supported.", Some("n")));
     }
-    let max_tokens = req.max_completion_tokens.or(req.max_tokens).unwrap_or(DEFAULT_MAX_TOKENS);
+    let max_tokens = req
+        .max_completion_tokens
+        .or(req.max_tokens)
+        .unwrap_or(DEFAULT_MAX_TOKENS);
     if max_tokens == 0 {
-        return Err(ApiError::invalid("'max_tokens' must be at least 1.", Some("max_tokens")));
+        return Err(ApiError::invalid(
+            "'max_tokens' must be at least 1.",
+            Some("max_tokens"),
+        ));
     }
     let temperature = req.temperature.unwrap_or(DEFAULT_TEMPERATURE);
     if !(0.0..=2.0).contains(&temperature) {
-        return Err(ApiError::invalid("'temperature' must be between 0 and 2.", Some("temperature")));
+        return Err(ApiError::invalid(
+            "'temperature' must be between 0 and 2.",
+            Some("temperature"),
+        ));
     }
     let top_p = req.top_p.unwrap_or(DEFAULT_TOP_P);
     if !(0.0..=1.0).contains(&top_p) {
-        return Err(ApiError::invalid("'top_p' must be between 0 and 1.", Some("top_p")));
+        return Err(ApiError::invalid(
+            "'top_p' must be between 0 and 1.",
+            Some("top_p"),
+        ));
     }
     let penalty = |v: Option<f32>, name: &'static str| match v.unwrap_or(0.0) {
         p if (-2.0..=2.0).contains(&p) => Ok(p),
-        _ => Err(ApiError::invalid(format!("'{name}' must be between -2 and 2."), Some(name))),
+        _ => Err(ApiError::invalid(
+            format!("'{name}' must be between -2 and 2."),
+            Some(name),
+        )),
     };
     let stop = match &req.stop {
         None => Vec::new(),
         Some(Stop::One(s)) => vec![s.clone()],
         Some(Stop::Many(v)) if v.len() <= 4 => v.clone(),
-        Some(Stop::Many(_)) => return Err(ApiError::invalid("At most 4 stop sequences.", Some("stop"))),
+        Some(Stop::Many(_)) => {
+            return Err(ApiError::invalid("At most 4 stop sequences.", Some("stop")));
+        }
     };
     let seed = req.seed.map_or_else(
         || {

@@ -72,11 +72,16 @@ async fn healthz(State(s): State<Arc<AppState>>) -> Response {
 pub(crate) fn parse_json<T: DeserializeOwned>(
     body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<T, ApiError> {
-    let Json(value) = body.map_err(|e| ApiError::invalid(format!("Invalid JSON body: {}", e.body_text()), None))?;
+    let Json(value) =
+        body.map_err(|e| ApiError::invalid(format!("Invalid JSON body: {}", e.body_text()), None))?;
     if !value.is_object() {
-        return Err(ApiError::invalid("The request body must be a JSON object.", None));
+        return Err(ApiError::invalid(
+            "The request body must be a JSON object.",
+            None,
+        ));
     }
-    serde_json::from_value(value).map_err(|e| ApiError::invalid(format!("Invalid request: {e}"), None))
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::invalid(format!("Invalid request: {e}"), None))
 }
 
 /// Current time for OpenAI's `created` fields.

@@ -33,7 +33,10 @@ pub async fn speech(
     s.catalog.check_tts(&model)?;
     let input = req.input.ok_or_else(|| ApiError::missing("input"))?;
     if input.trim().is_empty() {
-        return Err(ApiError::invalid("'input' must not be empty.", Some("input")));
+        return Err(ApiError::invalid(
+            "'input' must not be empty.",
+            Some("input"),
+        ));
     }
     if input.chars().count() > MAX_INPUT_CHARS {
         return Err(ApiError::invalid(
@@ -41,10 +44,17 @@ pub async fn speech(
             Some("input"),
         ));
     }
-    let voice = resolve_voice(req.voice.as_deref().ok_or_else(|| ApiError::missing("voice"))?)?;
+    let voice = resolve_voice(
+        req.voice
+            .as_deref()
+            .ok_or_else(|| ApiError::missing("voice"))?,
+    )?;
     let speed = req.speed.unwrap_or(1.0);
     if !(0.25..=4.0).contains(&speed) {
-        return Err(ApiError::invalid("'speed' must be between 0.25 and 4.0.", Some("speed")));
+        return Err(ApiError::invalid(
+            "'speed' must be between 0.25 and 4.0.",
+            Some("speed"),
+        ));
     }
     // mp3/opus/aac/flac would need encoders we do not ship; wav is the
     // closest universally playable default.
@@ -60,7 +70,11 @@ pub async fn speech(
         }
         "wav" => {
             let pcm = s.tts.synthesize_all(&input, &voice, speed).await?;
-            Ok(([(header::CONTENT_TYPE, "audio/wav")], wav_from_pcm16(&pcm, OUTPUT_RATE)).into_response())
+            Ok((
+                [(header::CONTENT_TYPE, "audio/wav")],
+                wav_from_pcm16(&pcm, OUTPUT_RATE),
+            )
+                .into_response())
         }
         other => Err(ApiError::invalid(
             format!("Unsupported response_format '{other}'; use pcm or wav."),

@@ -19,21 +19,26 @@ pub async fn transcriptions(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
     let mut form = multipart.map_err(|e| {
-        ApiError::invalid(format!("Expected a multipart/form-data body: {}", e.body_text()), None)
+        ApiError::invalid(
+            format!("Expected a multipart/form-data body: {}", e.body_text()),
+            None,
+        )
     })?;
     let mut file = None;
     let mut model = None;
     let mut language = None;
     let mut format = None;
     loop {
-        let field = form
-            .next_field()
-            .await
-            .map_err(|e| ApiError::invalid(format!("Malformed multipart body: {}", e.body_text()), None))?;
+        let field = form.next_field().await.map_err(|e| {
+            ApiError::invalid(format!("Malformed multipart body: {}", e.body_text()), None)
+        })?;
         let Some(field) = field else { break };
         let name = field.name().unwrap_or_default().to_string();
         let read_err = |e: axum::extract::multipart::MultipartError| {
-            ApiError::invalid(format!("Malformed multipart field '{name}': {}", e.body_text()), None)
+            ApiError::invalid(
+                format!("Malformed multipart field '{name}': {}", e.body_text()),
+                None,
+            )
         };
         match name.as_str() {
             "file" => file = Some(field.bytes().await.map_err(read_err)?),
@@ -67,7 +72,11 @@ pub async fn transcriptions(
     let duration = samples.len() as f64 / f64::from(WHISPER_RATE);
     let started = std::time::Instant::now();
     let text = s.stt.transcribe(&samples, &language).await?;
-    tracing::info!(audio_s = duration, ms = started.elapsed().as_millis() as u64, "transcribed");
+    tracing::info!(
+        audio_s = duration,
+        ms = started.elapsed().as_millis() as u64,
+        "transcribed"
+    );
 
     Ok(match format {
         "text" => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response(),

@@ -1,0 +1,454 @@
+//! End-to-end: the real haru-local binary with the real models, over HTTP.
+//!
+//! Needs the models from scripts/install-engines.sh; without them every test
+//! fails (never skips) with a message saying so.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+struct Server {
+    base: String,
+    // Held for the life of the test binary: when it exits the pipe closes
+    // and haru-local (started with --exit-on-stdin-eof) shuts down.
+    _stdin: Mutex<ChildStdin>,
+    _child: Mutex<Child>,
+}
+
+fn models_dir() -> PathBuf {
+    std::env::var_os("HARU_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"))
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    let p = models_dir().join("fixtures").join(name);
+    std::fs::read(&p).unwrap_or_else(|e| {
+        panic!(
+            "fixture {} missing ({e}): run scripts/install-engines.sh first",
+            p.display()
+        )
+    })
+}
+
+fn server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let dir = models_dir();
+        for f in ["ggml-base.bin", "SmolLM2-135M-Instruct.Q4_1.gguf"] {
+            assert!(
+                dir.join(f).is_file(),
+                "model {} missing: run scripts/install-engines.sh first",
+                dir.join(f).display()
+            );
+        }
+        // haru-local finds its STT worker next to itself; `cargo test` in
+        // engines/ builds both packages' binaries into the same directory.
+        let exe = PathBuf::from(env!("CARGO_BIN_EXE_haru-local"));
+        let stt = exe.with_file_name("haru-local-stt");
+        assert!(
+            stt.is_file(),
+            "{} missing: run `cargo test` (or `cargo build`) from engines/, not with -p",
+            stt.display()
+        );
+        let mut child = Command::new(&exe)
+            .arg("--models-dir")
+            .arg(&dir)
+            .args(["--bind", "127.0.0.1:0", "--exit-on-stdin-eof"])
+            // The env may name other models; the tests expect the defaults.
+            .env_remove("HARU_WHISPER_MODEL")
+            .env_remove("HARU_LLM_MODEL")
+            .env("HARU_STT_BIN", &stt)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawning haru-local");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("reading haru-local stdout");
+        let addr = line
+            .trim()
+            .strip_prefix("LISTENING ")
+            .unwrap_or_else(|| panic!("haru-local failed to start (stdout: {line:?})"))
+            .to_string();
+        Server {
+            base: format!("http://{addr}"),
+            _stdin: Mutex::new(stdin),
+            _child: Mutex::new(child),
+        }
+    })
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap()
+}
+
+fn url(path: &str) -> String {
+    format!("{}{path}", server().base)
+}
+
+async fn transcribe(wav: Vec<u8>, model: &str) -> reqwest::Response {
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(wav)
+                .file_name("clip.wav")
+                .mime_str("audio/wav")
+                .unwrap(),
+        )
+        .text("model", model.to_string())
+        .text("language", "en");
+    client()
+        .post(url("/v1/audio/transcriptions"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn words(s: &str) -> String {
+    s.to_lowercase()
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Asserts an OpenAI-shaped error with the given status.
+async fn assert_error(resp: reqwest::Response, status: u16) -> Value {
+    assert_eq!(resp.status().as_u16(), status);
+    let body: Value = resp.json().await.expect("error body is JSON");
+    let err = &body["error"];
+    assert!(
+        err["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert_eq!(err["type"], "invalid_request_error", "{body}");
+    assert!(
+        err.get("param").is_some() && err.get("code").is_some(),
+        "{body}"
+    );
+    body
+}
+
+async fn assert_healthy() {
+    let resp = client().get(url("/healthz")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn transcribes_known_english_clip() {
+    // clone-test.wav (4.1 s). Whisper base hears:
+    // "I do. I think that America do it very well."
+    let wav = fixture("clone-test.wav");
+    let started = Instant::now();
+    let resp = transcribe(wav, "whisper-1").await;
+    let elapsed = started.elapsed();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    let text = words(body["text"].as_str().expect("text"));
+    for w in ["i think", "america", "very well"] {
+        assert!(text.contains(w), "transcript {text:?} lacks {w:?}");
+    }
+    eprintln!("clone-test.wav (4.1 s) transcribed in {elapsed:?}");
+}
+
+#[tokio::test]
+async fn transcribes_longer_clip_at_other_sample_rate() {
+    // two_cities.wav is 48 kHz; the server resamples to 16 kHz.
+    let resp = transcribe(fixture("two_cities.wav"), "whisper-base").await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    let text = words(body["text"].as_str().unwrap());
+    assert!(text.contains("best of times"), "{text:?}");
+    assert!(text.contains("worst of times"), "{text:?}");
+}
+
+#[tokio::test]
+async fn transcription_rejects_bad_input() {
+    let resp = transcribe(b"RIFF\x10\0\0\0WAVEjunkjunkjunk".to_vec(), "whisper-1").await;
+    assert_error(resp, 400).await;
+    let resp = transcribe(b"not audio at all".to_vec(), "whisper-1").await;
+    assert_error(resp, 400).await;
+    let resp = transcribe(fixture("clone-test.wav"), "no-such-model").await;
+    let body = assert_error(resp, 404).await;
+    assert_eq!(body["error"]["code"], "model_not_found");
+    // Missing file field.
+    let form = reqwest::multipart::Form::new().text("model", "whisper-1");
+    let resp = client()
+        .post(url("/v1/audio/transcriptions"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let body = assert_error(resp, 400).await;
+    assert_eq!(body["error"]["param"], "file");
+    // Not multipart at all.
+    let resp = client()
+        .post(url("/v1/audio/transcriptions"))
+        .json(&json!({"model": "whisper-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, 400).await;
+    assert_healthy().await;
+}
+
+fn chat_body(stream: bool) -> Value {
+    json!({
+        "model": "smollm2-135m-instruct",
+        "stream": stream,
+        "max_tokens": 40,
+        "temperature": 0,
+        "messages": [
+            {"role": "system", "content": "You are a friendly phone assistant. Answer briefly."},
+            {"role": "user", "content": "What is the capital of France?"}
+        ]
+    })
+}
+
+#[tokio::test]
+async fn chat_completion_streams_tokens_then_done() {
+    let started = Instant::now();
+    let resp = client()
+        .post(url("/v1/chat/completions"))
+        .json(&chat_body(true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let body = resp.text().await.unwrap();
+    let data: Vec<&str> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .collect();
+    assert_eq!(data.last(), Some(&"[DONE]"), "{body}");
+    let chunks: Vec<Value> = data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).expect("chunk is JSON"))
+        .collect();
+    let mut content = String::new();
+    let mut content_chunks = 0;
+    for c in &chunks {
+        assert_eq!(c["object"], "chat.completion.chunk");
+        if let Some(t) = c["choices"][0]["delta"]["content"].as_str()
+            && !t.is_empty()
+        {
+            content_chunks += 1;
+            content.push_str(t);
+        }
+    }
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    assert!(
+        content_chunks >= 3,
+        "only {content_chunks} content chunks: {body}"
+    );
+    let finish = &chunks.last().unwrap()["choices"][0]["finish_reason"];
+    assert!(finish == "stop" || finish == "length", "{finish}");
+    assert!(content.contains("Paris"), "{content:?}");
+    eprintln!("streamed chat in {:?}: {content:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn chat_completion_returns_message() {
+    let resp = client()
+        .post(url("/v1/chat/completions"))
+        .json(&chat_body(false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["object"], "chat.completion");
+    let msg = &body["choices"][0]["message"];
+    assert_eq!(msg["role"], "assistant");
+    assert!(
+        msg["content"]
+            .as_str()
+            .is_some_and(|c| !c.trim().is_empty()),
+        "{body}"
+    );
+    assert!(body["usage"]["completion_tokens"].as_u64().unwrap() >= 1);
+    assert!(body["usage"]["completion_tokens"].as_u64().unwrap() <= 40);
+}
+
+#[tokio::test]
+async fn chat_honours_max_tokens() {
+    let mut req = chat_body(false);
+    req["max_tokens"] = json!(3);
+    req["messages"][1]["content"] = json!("Count from one to fifty in words.");
+    let resp = client()
+        .post(url("/v1/chat/completions"))
+        .json(&req)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["usage"]["completion_tokens"], 3, "{body}");
+    assert_eq!(body["choices"][0]["finish_reason"], "length");
+}
+
+#[tokio::test]
+async fn chat_rejects_bad_input() {
+    let mut req = chat_body(false);
+    req["model"] = json!("gpt-4o");
+    let resp = client()
+        .post(url("/v1/chat/completions"))
+        .json(&req)
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, 404).await;
+    let resp = client()
+        .post(url("/v1/chat/completions"))
+        .json(&json!({"model": "smollm2-135m-instruct"}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_error(resp, 400).await;
+    assert_eq!(body["error"]["param"], "messages");
+    let resp = client()
+        .post(url("/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, 400).await;
+    assert_healthy().await;
+}
+
+async fn speech(input: &str, voice: &str, format: &str) -> reqwest::Response {
+    client()
+        .post(url("/v1/audio/speech"))
+        .json(&json!({"model": "tts-1", "input": input, "voice": voice, "response_format": format}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Checks 24 kHz 16-bit mono PCM: plausible duration and not silent.
+fn check_pcm(pcm: &[u8]) {
+    assert_eq!(pcm.len() % 2, 0);
+    let samples: Vec<f64> = pcm
+        .chunks_exact(2)
+        .map(|b| f64::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+        .collect();
+    let secs = samples.len() as f64 / 24_000.0;
+    assert!((0.3..10.0).contains(&secs), "duration {secs} s");
+    let rms = (samples.iter().map(|s| s * s).sum::<f64>() / samples.len() as f64).sqrt();
+    assert!(rms > 0.01, "near-silent audio, rms {rms}");
+}
+
+#[tokio::test]
+async fn speech_pcm_and_wav_in_english_and_korean() {
+    let started = Instant::now();
+    let resp = speech(
+        "Hello, thanks for calling. How can I help you today?",
+        "alloy",
+        "pcm",
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let pcm = resp.bytes().await.unwrap();
+    eprintln!(
+        "English TTS ({} bytes) in {:?}",
+        pcm.len(),
+        started.elapsed()
+    );
+    check_pcm(&pcm);
+
+    let resp = speech("Hello, thanks for calling.", "en-us", "wav").await;
+    assert_eq!(resp.status(), 200);
+    let wav = resp.bytes().await.unwrap();
+    let reader = hound::WavReader::new(std::io::Cursor::new(wav.to_vec())).expect("valid WAV");
+    let spec = reader.spec();
+    assert_eq!(
+        (spec.sample_rate, spec.channels, spec.bits_per_sample),
+        (24_000, 1, 16)
+    );
+    check_pcm(&wav[44..]);
+
+    let resp = speech("안녕하세요, 무엇을 도와드릴까요?", "ko", "pcm").await;
+    assert_eq!(resp.status(), 200);
+    check_pcm(&resp.bytes().await.unwrap());
+}
+
+#[tokio::test]
+async fn speech_round_trips_through_whisper() {
+    let resp = speech("The weather is lovely today.", "en-us", "wav").await;
+    assert_eq!(resp.status(), 200);
+    let wav = resp.bytes().await.unwrap().to_vec();
+    let resp = transcribe(wav, "whisper-1").await;
+    let body: Value = resp.json().await.unwrap();
+    let text = words(body["text"].as_str().unwrap());
+    assert!(text.contains("weather"), "{text:?}");
+}
+
+#[tokio::test]
+async fn speech_rejects_bad_input() {
+    assert_error(speech("", "alloy", "pcm").await, 400).await;
+    assert_error(speech("   ", "alloy", "wav").await, 400).await;
+    assert_error(speech("Hi", "zz-bogus", "pcm").await, 400).await;
+    assert_error(speech("Hi", "alloy", "mp3").await, 400).await;
+    let resp = client()
+        .post(url("/v1/audio/speech"))
+        .json(&json!({"model": "nope", "input": "Hi", "voice": "alloy"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, 404).await;
+    let resp = client()
+        .post(url("/v1/audio/speech"))
+        .json(&json!({"model": "tts-1", "voice": "alloy"}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_error(resp, 400).await;
+    assert_eq!(body["error"]["param"], "input");
+    assert_healthy().await;
+}
+
+#[tokio::test]
+async fn lists_models_and_reports_health() {
+    assert_healthy().await;
+    let body: Value = client()
+        .get(url("/v1/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    for id in ["whisper-1", "smollm2-135m-instruct", "tts-1"] {
+        assert!(ids.contains(&id), "{ids:?}");
+    }
+    let resp = client().get(url("/v1/nope")).send().await.unwrap();
+    assert_error(resp, 404).await;
+}
