@@ -452,3 +452,61 @@ async fn lists_models_and_reports_health() {
     let resp = client().get(url("/v1/nope")).send().await.unwrap();
     assert_error(resp, 404).await;
 }
+
+/// The STT worker must not outlive haru-local, even on SIGKILL.
+#[test]
+fn stt_worker_dies_with_parent() {
+    let _ = server(); // reuse its model checks and messages
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_haru-local"));
+    let mut parent = Command::new(&exe)
+        .arg("--models-dir")
+        .arg(models_dir())
+        .args(["--bind", "127.0.0.1:0"])
+        .env_remove("HARU_WHISPER_MODEL")
+        .env_remove("HARU_LLM_MODEL")
+        .env("HARU_STT_BIN", exe.with_file_name("haru-local-stt"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawning haru-local");
+    let mut line = String::new();
+    BufReader::new(parent.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("LISTENING "), "{line:?}");
+
+    // Children are listed per thread; the spawn may happen on any of them.
+    let mut children = String::new();
+    for task in std::fs::read_dir(format!("/proc/{}/task", parent.id())).unwrap() {
+        let path = task.unwrap().path().join("children");
+        children += &std::fs::read_to_string(path).unwrap_or_default();
+        children.push(' ');
+    }
+    let workers: Vec<u32> = children
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    assert_eq!(workers.len(), 1, "expected one STT worker: {children:?}");
+    let worker = workers[0];
+
+    parent.kill().unwrap(); // SIGKILL: no cleanup code runs in the parent
+    parent.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        // Gone, or a zombie waiting for init to reap it: either way dead.
+        let state = std::fs::read_to_string(format!("/proc/{worker}/stat")).ok();
+        let dead = state.as_deref().is_none_or(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        });
+        if dead {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "STT worker {worker} survived its parent"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
