@@ -18,6 +18,8 @@ const FRAMES_PER_SEC: f64 = 50.0;
 /// (whisper.cpp issue 1855 suggests 128) keeps accuracy with most of the speed.
 const AUDIO_CTX_MARGIN: f64 = 128.0;
 const FULL_AUDIO_CTX: f64 = 1500.0;
+/// Peak below which a clip is treated as silence (-60 dBFS).
+const SILENCE_PEAK: f32 = 1e-3;
 
 pub struct SttEngine {
     // The state owns big scratch buffers: reuse it rather than reallocate per
@@ -64,6 +66,10 @@ impl SttEngine {
         if samples.is_empty() {
             return Err(SttError::BadRequest("audio contains no samples".into()));
         }
+        // Digital silence: Whisper would invent "[BLANK_AUDIO]" or worse.
+        if samples.iter().all(|s| s.abs() < SILENCE_PEAK) {
+            return Ok(String::new());
+        }
         // whisper.cpp refuses clips under 100 ms; pad tiny clips with silence.
         let mut padded;
         let samples = if samples.len() < SAMPLE_RATE / 2 {
@@ -86,6 +92,8 @@ impl SttEngine {
         params.set_print_progress(false);
         params.set_print_realtime(false);
         params.set_print_timestamps(false);
+        // Non-speech tokens stay allowed on purpose: suppressing them makes
+        // Whisper invent sentences for noise; we strip the annotations instead.
         // One deterministic pass: fallback re-decodes cost seconds on a 2-core box.
         params.set_temperature(0.0);
         params.set_temperature_inc(0.0);
@@ -105,8 +113,26 @@ impl SttEngine {
                 .map_err(|e| SttError::Internal(anyhow!("reading segment: {e:?}")))?;
             text.push_str(&piece);
         }
-        Ok(text.trim().to_string())
+        Ok(strip_annotations(&text))
     }
+}
+
+/// Drop Whisper's non-speech annotations ("[BLANK_AUDIO]", "( whistling )",
+/// "*music*") and tidy whitespace; what remains is what was said.
+pub fn strip_annotations(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut close: Option<char> = None;
+    for c in text.chars() {
+        match (close, c) {
+            (None, '[') => close = Some(']'),
+            (None, '(') => close = Some(')'),
+            (None, '*') => close = Some('*'),
+            (None, _) => out.push(c),
+            (Some(end), _) if c == end => close = None,
+            (Some(_), _) => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Encoder window for a clip: its length plus a margin; full window for long
@@ -131,6 +157,20 @@ fn valid_language(lang: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn annotations_are_removed() {
+        assert_eq!(strip_annotations(" [BLANK_AUDIO]"), "");
+        assert_eq!(strip_annotations("(whistling)"), "");
+        assert_eq!(
+            strip_annotations("Hello (laughs) there. *music*"),
+            "Hello there."
+        );
+        assert_eq!(
+            strip_annotations(" I do.  I think so."),
+            "I do. I think so."
+        );
+    }
 
     #[test]
     fn audio_ctx_grows_with_clip_and_falls_back_to_full() {

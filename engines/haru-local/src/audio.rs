@@ -13,50 +13,65 @@ const MAX_UPLOAD_SECS: usize = 10 * 60;
 pub fn decode_wav(bytes: &[u8], target_rate: u32) -> Result<Vec<f32>, ApiError> {
     let bad = |why: String| {
         ApiError::invalid(
-            format!("Could not decode the audio file ({why}). Send a PCM or float WAV."),
+            format!(
+                "Could not decode the audio file ({why}). Send a WAV (PCM, float, μ-law or A-law)."
+            ),
             Some("file"),
         )
         .with_code("invalid_audio")
     };
-    let reader = hound::WavReader::new(Cursor::new(bytes)).map_err(|e| bad(e.to_string()))?;
-    let spec = reader.spec();
-    let channels = usize::from(spec.channels);
-    if channels == 0 || channels > 16 || !(1_000..=384_000).contains(&spec.sample_rate) {
-        return Err(bad(format!(
-            "{channels} channels at {} Hz",
-            spec.sample_rate
-        )));
+    let (interleaved, channels, rate) = match read_pcm_wav(bytes) {
+        Ok(v) => v,
+        Err(why) => match crate::g711::decode(bytes) {
+            Some(g) => (g.samples, usize::from(g.channels), g.sample_rate),
+            None => return Err(bad(why)),
+        },
+    };
+    if channels == 0 || channels > 16 || !(1_000..=384_000).contains(&rate) {
+        return Err(bad(format!("{channels} channels at {rate} Hz")));
     }
-    let max_samples = MAX_UPLOAD_SECS * spec.sample_rate as usize * channels;
-    if reader.len() as usize > max_samples {
+    if interleaved.len() < channels {
+        return Err(bad("no audio samples".into()));
+    }
+    if interleaved.len() / channels > MAX_UPLOAD_SECS * rate as usize {
         return Err(bad(format!("longer than {MAX_UPLOAD_SECS} s")));
     }
-    let interleaved: Vec<f32> = match spec.sample_format {
+    let mono: Vec<f32> = interleaved
+        .chunks_exact(channels)
+        .map(|frame| frame.iter().sum::<f32>() / channels as f32)
+        .collect();
+    resample(&mono, rate, target_rate)
+        .map_err(|e| ApiError::internal(format!("resampling failed: {e}")))
+}
+
+/// Integer or float PCM WAV via hound: (interleaved samples, channels, rate).
+fn read_pcm_wav(bytes: &[u8]) -> Result<(Vec<f32>, usize, u32), String> {
+    let reader = hound::WavReader::new(Cursor::new(bytes)).map_err(|e| e.to_string())?;
+    let spec = reader.spec();
+    let channels = usize::from(spec.channels);
+    // Bound memory before reading: the header's length is what we trust least.
+    let max_samples = MAX_UPLOAD_SECS * spec.sample_rate as usize * channels.max(1);
+    if reader.len() as usize > max_samples {
+        return Err(format!("longer than {MAX_UPLOAD_SECS} s"));
+    }
+    let samples: Vec<f32> = match spec.sample_format {
         hound::SampleFormat::Float => reader
             .into_samples::<f32>()
             .collect::<Result<_, _>>()
-            .map_err(|e| bad(e.to_string()))?,
+            .map_err(|e| e.to_string())?,
         hound::SampleFormat::Int => {
             if spec.bits_per_sample == 0 || spec.bits_per_sample > 32 {
-                return Err(bad(format!("{} bits per sample", spec.bits_per_sample)));
+                return Err(format!("{} bits per sample", spec.bits_per_sample));
             }
             let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
             reader
                 .into_samples::<i32>()
                 .map(|s| s.map(|v| v as f32 * scale))
                 .collect::<Result<_, _>>()
-                .map_err(|e| bad(e.to_string()))?
+                .map_err(|e| e.to_string())?
         }
     };
-    if interleaved.len() < channels {
-        return Err(bad("no audio samples".into()));
-    }
-    let mono: Vec<f32> = interleaved
-        .chunks_exact(channels)
-        .map(|frame| frame.iter().sum::<f32>() / channels as f32)
-        .collect();
-    resample(&mono, spec.sample_rate, target_rate)
-        .map_err(|e| ApiError::internal(format!("resampling failed: {e}")))
+    Ok((samples, channels, spec.sample_rate))
 }
 
 /// Resample a whole buffer.

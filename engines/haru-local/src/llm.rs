@@ -141,9 +141,18 @@ fn worker(
     };
     let _ = ready.send(Ok(()));
 
+    // Tokens whose keys/values are in the KV cache. A phone call resends the
+    // growing conversation every turn; reusing the shared prefix makes the
+    // time to first token depend on the new turn, not the whole history.
+    let mut cached: Vec<LlamaToken> = Vec::new();
     for job in jobs {
         let events = job.events.clone();
-        let result = run_job(&model, &mut ctx, &template, n_ctx, job);
+        let result = run_job(&model, &mut ctx, &template, n_ctx, &mut cached, job);
+        if result.is_err() {
+            // The cache may be half-updated; start clean next time.
+            ctx.clear_kv_cache();
+            cached.clear();
+        }
         let event = match result {
             Ok(usage) => Event::Done(usage),
             Err(e) => Event::Error(e),
@@ -157,6 +166,7 @@ fn run_job(
     ctx: &mut LlamaContext<'_>,
     template: &LlamaChatTemplate,
     n_ctx: u32,
+    cached: &mut Vec<LlamaToken>,
     job: Job,
 ) -> Result<Usage, ApiError> {
     let messages = job
@@ -174,6 +184,9 @@ fn run_job(
     // parse_special: the template's <|im_start|> etc. must become control tokens.
     let tokens = vocab.tokenize(prompt.as_bytes(), true, true);
     let n_prompt = tokens.len();
+    if n_prompt == 0 {
+        return Err(ApiError::invalid("The prompt is empty.", Some("messages")));
+    }
     if n_prompt + 1 >= n_ctx as usize {
         return Err(ApiError::invalid(
             format!("This model's maximum context length is {n_ctx} tokens; the messages use {n_prompt}."),
@@ -183,16 +196,35 @@ fn run_job(
     }
     let budget = job.params.max_tokens.min(n_ctx as usize - n_prompt - 1);
 
-    ctx.clear_kv_cache();
-    let mut batch = LlamaBatch::new(n_prompt.max(1), 1);
+    // Keep the longest cached prefix, but always re-decode at least one
+    // token: sampling needs fresh logits.
+    let reuse = cached
+        .iter()
+        .zip(&tokens)
+        .take_while(|(a, b)| a == b)
+        .count()
+        .min(n_prompt - 1);
+    if ctx
+        .clear_kv_cache_seq(Some(0), Some(reuse as u32), None)
+        .is_err()
+    {
+        ctx.clear_kv_cache();
+        cached.clear();
+    } else {
+        cached.truncate(reuse);
+    }
+    let start = cached.len();
+    let mut batch = LlamaBatch::new(n_prompt - start, 1);
     let last = n_prompt - 1;
-    for (i, t) in tokens.iter().enumerate() {
+    for (i, t) in tokens.iter().enumerate().skip(start) {
         batch
             .add(*t, i as i32, &[0], i == last)
             .map_err(|e| ApiError::internal(format!("batch: {e}")))?;
     }
     ctx.decode(&mut batch)
         .map_err(|e| ApiError::internal(format!("prompt decode failed: {e}")))?;
+    cached.extend_from_slice(&tokens[start..]);
+    tracing::debug!(prompt = n_prompt, reused = start, "prompt decoded");
 
     let mut sampler = build_sampler(model, &job.params);
     let mut text = TextAssembler::new(job.params.stop.clone());
@@ -222,6 +254,7 @@ fn run_job(
         pos += 1;
         ctx.decode(&mut batch)
             .map_err(|e| ApiError::internal(format!("decode failed: {e}")))?;
+        cached.push(token);
     }
     let tail = text.finish(stopped);
     if !tail.is_empty() {

@@ -5,6 +5,7 @@
 
 mod audio;
 mod error;
+mod g711;
 mod llm;
 mod models;
 mod routes;

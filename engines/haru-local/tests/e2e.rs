@@ -63,6 +63,11 @@ fn server() -> &'static Server {
             .env_remove("HARU_WHISPER_MODEL")
             .env_remove("HARU_LLM_MODEL")
             .env("HARU_STT_BIN", &stt)
+            // Quiet unless asked: request logs drown the test report.
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -85,6 +90,14 @@ fn server() -> &'static Server {
             _child: Mutex::new(child),
         }
     })
+}
+
+/// Tests take turns: on 2 cores, concurrent inference in two engines makes
+/// ggml's spinning worker threads fight and everything crawls.
+/// (tokio's Mutex: it is runtime-agnostic, and each test has its own runtime.)
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
 }
 
 fn client() -> reqwest::Client {
@@ -152,6 +165,7 @@ async fn assert_healthy() {
 
 #[tokio::test]
 async fn transcribes_known_english_clip() {
+    let _serial = serial().await;
     // clone-test.wav (4.1 s). Whisper base hears:
     // "I do. I think that America do it very well."
     let wav = fixture("clone-test.wav");
@@ -168,9 +182,20 @@ async fn transcribes_known_english_clip() {
 }
 
 #[tokio::test]
-async fn transcribes_longer_clip_at_other_sample_rate() {
-    // two_cities.wav is 48 kHz; the server resamples to 16 kHz.
-    let resp = transcribe(fixture("two_cities.wav"), "whisper-base").await;
+async fn transcribes_clip_at_other_sample_rate() {
+    let _serial = serial().await;
+    // two_cities.wav is 48 kHz (the server resamples to 16 kHz); its first
+    // 6.5 s say "It was the best of times, it was the worst of times".
+    let mut reader =
+        hound::WavReader::new(std::io::Cursor::new(fixture("two_cities.wav"))).unwrap();
+    let rate = reader.spec().sample_rate;
+    assert_eq!(rate, 48_000);
+    let head: Vec<i16> = reader
+        .samples::<i16>()
+        .take(rate as usize * 13 / 2)
+        .map(Result::unwrap)
+        .collect();
+    let resp = transcribe(wav16(&head, rate), "whisper-base").await;
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
     let text = words(body["text"].as_str().unwrap());
@@ -180,6 +205,7 @@ async fn transcribes_longer_clip_at_other_sample_rate() {
 
 #[tokio::test]
 async fn transcription_rejects_bad_input() {
+    let _serial = serial().await;
     let resp = transcribe(b"RIFF\x10\0\0\0WAVEjunkjunkjunk".to_vec(), "whisper-1").await;
     assert_error(resp, 400).await;
     let resp = transcribe(b"not audio at all".to_vec(), "whisper-1").await;
@@ -223,6 +249,7 @@ fn chat_body(stream: bool) -> Value {
 
 #[tokio::test]
 async fn chat_completion_streams_tokens_then_done() {
+    let _serial = serial().await;
     let started = Instant::now();
     let resp = client()
         .post(url("/v1/chat/completions"))
@@ -271,6 +298,7 @@ async fn chat_completion_streams_tokens_then_done() {
 
 #[tokio::test]
 async fn chat_completion_returns_message() {
+    let _serial = serial().await;
     let resp = client()
         .post(url("/v1/chat/completions"))
         .json(&chat_body(false))
@@ -294,6 +322,7 @@ async fn chat_completion_returns_message() {
 
 #[tokio::test]
 async fn chat_honours_max_tokens() {
+    let _serial = serial().await;
     let mut req = chat_body(false);
     req["max_tokens"] = json!(3);
     req["messages"][1]["content"] = json!("Count from one to fifty in words.");
@@ -310,6 +339,7 @@ async fn chat_honours_max_tokens() {
 
 #[tokio::test]
 async fn chat_rejects_bad_input() {
+    let _serial = serial().await;
     let mut req = chat_body(false);
     req["model"] = json!("gpt-4o");
     let resp = client()
@@ -362,6 +392,7 @@ fn check_pcm(pcm: &[u8]) {
 
 #[tokio::test]
 async fn speech_pcm_and_wav_in_english_and_korean() {
+    let _serial = serial().await;
     let started = Instant::now();
     let resp = speech(
         "Hello, thanks for calling. How can I help you today?",
@@ -396,6 +427,7 @@ async fn speech_pcm_and_wav_in_english_and_korean() {
 
 #[tokio::test]
 async fn speech_round_trips_through_whisper() {
+    let _serial = serial().await;
     let resp = speech("The weather is lovely today.", "en-us", "wav").await;
     assert_eq!(resp.status(), 200);
     let wav = resp.bytes().await.unwrap().to_vec();
@@ -407,6 +439,7 @@ async fn speech_round_trips_through_whisper() {
 
 #[tokio::test]
 async fn speech_rejects_bad_input() {
+    let _serial = serial().await;
     assert_error(speech("", "alloy", "pcm").await, 400).await;
     assert_error(speech("   ", "alloy", "wav").await, 400).await;
     assert_error(speech("Hi", "zz-bogus", "pcm").await, 400).await;
@@ -431,6 +464,7 @@ async fn speech_rejects_bad_input() {
 
 #[tokio::test]
 async fn lists_models_and_reports_health() {
+    let _serial = serial().await;
     assert_healthy().await;
     let body: Value = client()
         .get(url("/v1/models"))
@@ -509,4 +543,82 @@ fn stt_worker_dies_with_parent() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+fn wav16(samples: &[i16], rate: u32) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::new(&mut out, spec).unwrap();
+    for s in samples {
+        w.write_sample(*s).unwrap();
+    }
+    w.finalize().unwrap();
+    out.into_inner()
+}
+
+#[tokio::test]
+async fn silence_transcribes_to_empty_text() {
+    let _serial = serial().await;
+    let resp = transcribe(wav16(&vec![0; 32_000], 16_000), "whisper-1").await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["text"], "", "{body}");
+}
+
+/// G.711 μ-law encoder (the inverse of what the server decodes).
+fn linear_to_ulaw(s: i16) -> u8 {
+    let mut x = i32::from(s);
+    let sign = if x < 0 {
+        x = -x;
+        0x80
+    } else {
+        0
+    };
+    x = x.min(32_635) + 0x84;
+    let mut exp = 7;
+    while exp > 0 && x & (0x80 << exp) == 0 {
+        exp -= 1;
+    }
+    let mantissa = (x >> (exp + 3)) & 0x0f;
+    !(sign | (exp << 4) | mantissa) as u8
+}
+
+#[tokio::test]
+async fn transcribes_mulaw_telephone_wav() {
+    let _serial = serial().await;
+    let mut reader =
+        hound::WavReader::new(std::io::Cursor::new(fixture("clone-test.wav"))).unwrap();
+    let rate = reader.spec().sample_rate;
+    let data: Vec<u8> = reader
+        .samples::<i16>()
+        .map(|s| linear_to_ulaw(s.unwrap()))
+        .collect();
+    let mut wav = Vec::new();
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(38 + data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&18u32.to_le_bytes());
+    wav.extend_from_slice(&7u16.to_le_bytes()); // WAVE_FORMAT_MULAW
+    wav.extend_from_slice(&1u16.to_le_bytes());
+    wav.extend_from_slice(&rate.to_le_bytes());
+    wav.extend_from_slice(&rate.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes());
+    wav.extend_from_slice(&8u16.to_le_bytes());
+    wav.extend_from_slice(&0u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(&data);
+    let resp = transcribe(wav, "whisper-1").await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    let text = words(body["text"].as_str().unwrap());
+    assert!(
+        text.contains("america") && text.contains("very well"),
+        "{text:?}"
+    );
 }
