@@ -358,3 +358,44 @@ async fn pacing_follows_config_and_config_updates_at_runtime() {
     assert_eq!(out.text, "changed.");
     fake.shutdown().await;
 }
+
+#[tokio::test]
+async fn many_concurrent_streams() {
+    let fake = FakeOpenAi::start(FakeOpenAiConfig {
+        llm_first_token_delay: Duration::from_millis(20),
+        llm_tokens_per_sec: 200.0,
+        reply: ReplyRule::Fixed(KOREAN.into()),
+        ..FakeOpenAiConfig::fast()
+    })
+    .await
+    .expect("start");
+    let client = reqwest::Client::new();
+    let url = format!("{}/chat/completions", fake.base_url());
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..300)
+        .map(|_| {
+            let (client, url) = (client.clone(), url.clone());
+            tokio::spawn(async move {
+                let resp = client
+                    .post(url)
+                    .json(&chat_body(true))
+                    .send()
+                    .await
+                    .expect("send");
+                common::read_sse(resp).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        let out = task.await.expect("task");
+        assert_eq!(out.text, KOREAN);
+        assert!(out.done);
+    }
+    // Streams run side by side: 300 of ~50 ms each must not take 300 x 50 ms.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    fake.shutdown().await;
+}

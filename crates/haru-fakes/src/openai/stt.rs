@@ -2,7 +2,6 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -51,6 +50,13 @@ pub(crate) async fn handle(
         Ok(fields) => fields,
         Err(message) => return invalid(message, None, None),
     };
+    let language = fields
+        .iter()
+        .find_map(|f| match &f.value {
+            FieldValue::Text(t) if f.name == "language" => Some(t.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "en".to_owned());
     let (wav, format) = match validate(&fields) {
         Ok(v) => v,
         Err(resp) => return resp,
@@ -71,7 +77,7 @@ pub(crate) async fn handle(
         _ => transcript(&shared, &cfg, wav),
     };
     let duration = wav.map_or(0.0, |w| w.duration.as_secs_f64());
-    let (content_type, body) = render(&format, &text, duration);
+    let (content_type, body) = render(&format, &text, &language, duration);
     if fault == Some(Fault::BrokenStream) {
         return super::truncated(&shared, content_type, Bytes::from(body));
     }
@@ -167,7 +173,7 @@ fn transcript(shared: &Shared, cfg: &FakeOpenAiConfig, wav: Option<WavInfo>) -> 
         SttRule::Sequence(items) => Shared::pick(&shared.stt_seq, items).to_owned(),
         SttRule::ByDuration(table) => {
             let nearest = match wav {
-                Some(wav) => table.iter().min_by_key(|(d, _)| abs_diff(*d, wav.duration)),
+                Some(wav) => table.iter().min_by_key(|(d, _)| d.abs_diff(wav.duration)),
                 None => table.first(),
             };
             nearest.map(|(_, text)| text.clone()).unwrap_or_default()
@@ -175,11 +181,7 @@ fn transcript(shared: &Shared, cfg: &FakeOpenAiConfig, wav: Option<WavInfo>) -> 
     }
 }
 
-fn abs_diff(a: Duration, b: Duration) -> Duration {
-    if a > b { a - b } else { b - a }
-}
-
-fn render(format: &str, text: &str, duration: f64) -> (&'static str, String) {
+fn render(format: &str, text: &str, language: &str, duration: f64) -> (&'static str, String) {
     match format {
         "text" => ("text/plain; charset=utf-8", text.to_owned()),
         "srt" => (
@@ -197,7 +199,7 @@ fn render(format: &str, text: &str, duration: f64) -> (&'static str, String) {
             "application/json",
             json!({
                 "task": "transcribe",
-                "language": "korean",
+                "language": language,
                 "duration": duration,
                 "text": text,
                 "segments": [{
