@@ -53,7 +53,10 @@ def bench_llm(base, runs):
         ],
     }
     firsts, rates = [], []
-    for _ in range(runs):
+    for i in range(runs):
+        # A new question each run: the system prompt stays cached (as within
+        # a call), the user turn must be evaluated.
+        req["messages"][1]["content"] = f"Hi, this is caller {i}. I'd like to book a cleaning next week. What do you need from me?"
         t0 = time.perf_counter()
         first, n = None, 0
         with post(f"{base}/v1/chat/completions", json.dumps(req).encode(), {"Content-Type": "application/json"}) as r:
