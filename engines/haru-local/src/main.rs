@@ -88,7 +88,11 @@ async fn main() -> Result<()> {
         .context("espeak-ng is required (scripts/install-engines.sh installs it)")?;
     // Load both models at once: each takes a few hundred ms to seconds.
     let (stt, llm) = tokio::join!(
-        stt_client::SttClient::spawn(&stt_bin, &whisper, args.threads),
+        stt_client::SttClient::spawn(stt_client::SttConfig {
+            binary: stt_bin,
+            model: whisper.clone(),
+            threads: args.threads,
+        }),
         llm::LlmEngine::start(llm_path.clone(), args.llm_ctx, threads),
     );
     let stt = stt.context("starting the STT worker")?;

@@ -3,10 +3,11 @@
 //! whisper.cpp cannot share a binary with llama.cpp (both vendor ggml), so
 //! transcription runs in a child process on a private loopback port. The
 //! child gets a stdin pipe and exits when it closes, so it dies with us even
-//! if we are SIGKILLed.
+//! if we are SIGKILLed. If the worker dies (a crash in whisper.cpp), the next
+//! request or health check starts a new one.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -18,21 +19,36 @@ use tokio::sync::Mutex;
 
 use crate::error::ApiError;
 
+/// How to start a worker.
+#[derive(Debug, Clone)]
+pub struct SttConfig {
+    pub binary: PathBuf,
+    pub model: PathBuf,
+    pub threads: Option<i32>,
+}
+
 pub struct SttClient {
-    base: String,
+    config: SttConfig,
     http: reqwest::Client,
-    // Held, never used: closing it tells the child to exit.
+    worker: Mutex<Worker>,
+}
+
+struct Worker {
+    base: String,
+    child: Child,
+    // Held, never written: closing it tells the child to exit.
     _stdin: ChildStdin,
-    child: Mutex<Child>,
+    /// Bumped on every respawn so concurrent failures respawn only once.
+    generation: u64,
 }
 
 #[derive(Deserialize)]
-struct Ok200 {
+struct Transcript {
     text: String,
 }
 
 #[derive(Deserialize)]
-struct Err4xx {
+struct WorkerError {
     error: String,
 }
 
@@ -40,69 +56,35 @@ struct Err4xx {
 const START_TIMEOUT: Duration = Duration::from_secs(180);
 
 impl SttClient {
-    pub async fn spawn(binary: &Path, model: &Path, threads: Option<i32>) -> Result<Self> {
-        let mut cmd = Command::new(binary);
-        cmd.arg("--model")
-            .arg(model)
-            .args(["--bind", "127.0.0.1:0", "--exit-on-stdin-eof"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        if let Some(t) = threads {
-            cmd.arg("--threads").arg(t.to_string());
-        }
-        let mut child = cmd.spawn().with_context(|| {
-            format!(
-                "starting {} (build it with `cargo build` in engines/)",
-                binary.display()
-            )
-        })?;
-        let stdin = child
-            .stdin
-            .take()
-            .ok_or_else(|| anyhow!("child stdin missing"))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow!("child stdout missing"))?;
-        let mut lines = BufReader::new(stdout).lines();
-
-        let addr: SocketAddr = tokio::time::timeout(START_TIMEOUT, async {
-            while let Some(line) = lines.next_line().await? {
-                if let Some(a) = line.strip_prefix("LISTENING ") {
-                    return a.trim().parse::<SocketAddr>().context("bad LISTENING line");
-                }
-            }
-            bail!("haru-local-stt exited before it was ready")
-        })
-        .await
-        .context("haru-local-stt did not become ready in time")??;
-        // Keep draining stdout so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-
+    pub async fn spawn(config: SttConfig) -> Result<Self> {
+        let worker = start_worker(&config, 0).await?;
         let http = reqwest::Client::builder()
             .no_proxy() // loopback only; never route through an env proxy
             .timeout(Duration::from_secs(600))
             .build()?;
         Ok(Self {
-            base: format!("http://{addr}"),
+            config,
             http,
-            _stdin: stdin,
-            child: Mutex::new(child),
+            worker: Mutex::new(worker),
         })
     }
 
+    /// True if the worker answers; restarts a dead one first.
     pub async fn healthy(&self) -> bool {
-        let alive = matches!(self.child.lock().await.try_wait(), Ok(None));
-        alive
-            && self
-                .http
-                .get(format!("{}/healthz", self.base))
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
+        let (base, generation, alive) = {
+            let mut w = self.worker.lock().await;
+            let alive = matches!(w.child.try_wait(), Ok(None));
+            (w.base.clone(), w.generation, alive)
+        };
+        if !alive {
+            return self.revive(generation).await;
+        }
+        self.http
+            .get(format!("{base}/healthz"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
     }
 
     /// Transcribe mono 16 kHz samples.
@@ -111,35 +93,130 @@ impl SttClient {
         for s in samples {
             body.extend_from_slice(&s.to_le_bytes());
         }
-        let resp = self
-            .http
-            .post(format!("{}/transcribe", self.base))
-            .query(&[("language", language)])
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| ApiError::unavailable(format!("STT worker unreachable: {e}")))?;
-        let status = resp.status();
-        if status.is_success() {
-            let ok: Ok200 = resp
-                .json()
-                .await
-                .map_err(|e| ApiError::internal(format!("bad STT worker reply: {e}")))?;
-            return Ok(ok.text);
+        let mut retried = false;
+        loop {
+            let (base, generation) = {
+                let w = self.worker.lock().await;
+                (w.base.clone(), w.generation)
+            };
+            let sent = self
+                .http
+                .post(format!("{base}/transcribe"))
+                .query(&[("language", language)])
+                .body(body.clone())
+                .send()
+                .await;
+            match sent {
+                Ok(resp) => return read_reply(resp).await,
+                // Transport failure: if the worker died, restart it and try
+                // once more; a clip that crashes it twice gets a 503.
+                Err(e) if !retried && self.revive(generation).await => {
+                    tracing::warn!("STT worker request failed ({e}); retrying on a new worker");
+                    retried = true;
+                }
+                Err(e) => {
+                    return Err(ApiError::unavailable(format!(
+                        "STT worker unreachable: {e}"
+                    )));
+                }
+            }
         }
-        let msg = resp
-            .json::<Err4xx>()
-            .await
-            .map_or_else(|_| format!("STT worker answered {status}"), |e| e.error);
-        if status.is_client_error() {
-            let param = msg.contains("language").then_some("language");
-            Err(ApiError::invalid(msg, param))
-        } else {
-            Err(ApiError::internal(msg))
+    }
+
+    /// Restart the worker if `generation` is still current and it has
+    /// exited. Returns whether a live worker (possibly new) should be tried.
+    async fn revive(&self, generation: u64) -> bool {
+        let mut w = self.worker.lock().await;
+        if w.generation != generation {
+            return true; // someone else already restarted it
+        }
+        match w.child.try_wait() {
+            Ok(None) => return false, // alive: the failure was something else
+            Ok(Some(status)) => tracing::error!(%status, "STT worker exited; restarting it"),
+            Err(e) => tracing::error!("STT worker state unknown ({e}); restarting it"),
+        }
+        match start_worker(&self.config, generation + 1).await {
+            Ok(new) => {
+                *w = new; // the old Child is dropped (and killed if still there)
+                true
+            }
+            Err(e) => {
+                tracing::error!("restarting the STT worker failed: {e:#}");
+                false
+            }
         }
     }
 
     pub async fn shutdown(&self) {
-        let _ = self.child.lock().await.kill().await;
+        let _ = self.worker.lock().await.child.kill().await;
+    }
+}
+
+async fn start_worker(config: &SttConfig, generation: u64) -> Result<Worker> {
+    let mut cmd = Command::new(&config.binary);
+    cmd.arg("--model")
+        .arg(&config.model)
+        .args(["--bind", "127.0.0.1:0", "--exit-on-stdin-eof"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    if let Some(t) = config.threads {
+        cmd.arg("--threads").arg(t.to_string());
+    }
+    let mut child = cmd.spawn().with_context(|| {
+        format!(
+            "starting {} (build it with `cargo build` in engines/)",
+            config.binary.display()
+        )
+    })?;
+    let stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| anyhow!("child stdin missing"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow!("child stdout missing"))?;
+    let mut lines = BufReader::new(stdout).lines();
+
+    let addr: SocketAddr = tokio::time::timeout(START_TIMEOUT, async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(a) = line.strip_prefix("LISTENING ") {
+                return a.trim().parse::<SocketAddr>().context("bad LISTENING line");
+            }
+        }
+        bail!("haru-local-stt exited before it was ready")
+    })
+    .await
+    .context("haru-local-stt did not become ready in time")??;
+    // Keep draining stdout so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(Worker {
+        base: format!("http://{addr}"),
+        child,
+        _stdin: stdin,
+        generation,
+    })
+}
+
+async fn read_reply(resp: reqwest::Response) -> Result<String, ApiError> {
+    let status = resp.status();
+    if status.is_success() {
+        let ok: Transcript = resp
+            .json()
+            .await
+            .map_err(|e| ApiError::internal(format!("bad STT worker reply: {e}")))?;
+        return Ok(ok.text);
+    }
+    let msg = resp
+        .json::<WorkerError>()
+        .await
+        .map_or_else(|_| format!("STT worker answered {status}"), |e| e.error);
+    if status.is_client_error() {
+        let param = msg.contains("language").then_some("language");
+        Err(ApiError::invalid(msg, param))
+    } else {
+        Err(ApiError::internal(msg))
     }
 }

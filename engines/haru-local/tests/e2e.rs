@@ -487,9 +487,53 @@ async fn lists_models_and_reports_health() {
     assert_error(resp, 404).await;
 }
 
-/// The STT worker must not outlive haru-local, even on SIGKILL.
-#[test]
-fn stt_worker_dies_with_parent() {
+/// PIDs of a process's children (listed per thread; any may have spawned).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let path = task.unwrap().path().join("children");
+        let list = std::fs::read_to_string(path).unwrap_or_default();
+        out.extend(
+            list.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    out
+}
+
+/// Gone, or a zombie waiting to be reaped: either way dead.
+fn wait_dead(pid: u32, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();
+        let dead = stat.as_deref().is_none_or(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        });
+        if dead {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} (pid {pid}) is still alive"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn sigkill(pid: u32) {
+    let ok = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+/// A crashed STT worker is replaced; no worker outlives haru-local, even
+/// when haru-local is SIGKILLed.
+#[tokio::test]
+async fn stt_worker_is_restarted_and_dies_with_parent() {
+    let _serial = serial().await;
     let _ = server(); // reuse its model checks and messages
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_haru-local"));
     let mut parent = Command::new(&exe)
@@ -499,6 +543,7 @@ fn stt_worker_dies_with_parent() {
         .env_remove("HARU_WHISPER_MODEL")
         .env_remove("HARU_LLM_MODEL")
         .env("HARU_STT_BIN", exe.with_file_name("haru-local-stt"))
+        .env("RUST_LOG", "error")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -508,41 +553,49 @@ fn stt_worker_dies_with_parent() {
     BufReader::new(parent.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    assert!(line.starts_with("LISTENING "), "{line:?}");
+    let base = format!(
+        "http://{}",
+        line.trim()
+            .strip_prefix("LISTENING ")
+            .expect("LISTENING line")
+    );
 
-    // Children are listed per thread; the spawn may happen on any of them.
-    let mut children = String::new();
-    for task in std::fs::read_dir(format!("/proc/{}/task", parent.id())).unwrap() {
-        let path = task.unwrap().path().join("children");
-        children += &std::fs::read_to_string(path).unwrap_or_default();
-        children.push(' ');
-    }
-    let workers: Vec<u32> = children
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect();
-    assert_eq!(workers.len(), 1, "expected one STT worker: {children:?}");
-    let worker = workers[0];
+    let workers = children_of(parent.id());
+    assert_eq!(workers.len(), 1, "expected one STT worker: {workers:?}");
+    sigkill(workers[0]);
+    wait_dead(workers[0], "killed STT worker");
 
+    // The next transcription brings up a new worker and succeeds.
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(fixture("clone-test.wav")).file_name("a.wav"),
+        )
+        .text("model", "whisper-1");
+    let resp = client()
+        .post(format!("{base}/v1/audio/transcriptions"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        words(body["text"].as_str().unwrap()).contains("america"),
+        "{body}"
+    );
+    let health = client()
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+
+    let workers = children_of(parent.id());
+    assert_eq!(workers.len(), 1, "expected one new STT worker: {workers:?}");
     parent.kill().unwrap(); // SIGKILL: no cleanup code runs in the parent
     parent.wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        // Gone, or a zombie waiting for init to reap it: either way dead.
-        let state = std::fs::read_to_string(format!("/proc/{worker}/stat")).ok();
-        let dead = state.as_deref().is_none_or(|s| {
-            s.rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-        });
-        if dead {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "STT worker {worker} survived its parent"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_dead(workers[0], "STT worker after its parent was killed");
 }
 
 fn wav16(samples: &[i16], rate: u32) -> Vec<u8> {
