@@ -18,7 +18,7 @@ PY="${PYTHON:-python3}"
 # equals the official ggml-base.bin (147,951,465 bytes).
 WHISPER_FILE=ggml-base.bin
 WHISPER_SIZE=147951465
-WHISPER_SHA=c0db470711f9496ec80feedb59b0916f10a0c301218e7254a61e7d3d1890dc6d
+WHISPER_SHA=3551203850c3202bb3b0e0fae98de942f1162cb813b83960f9702cd7621477ff
 LLM_FILE=SmolLM2-135M-Instruct.Q4_1.gguf
 LLM_SHA=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 # fixture name -> sha256 (transcripts: engines/README.md)

@@ -21,6 +21,7 @@ matches the official ggml-base.bin byte-for-byte in layout (and size).
 """
 
 import argparse
+import math
 import struct
 import sys
 
@@ -86,35 +87,45 @@ def read_ct2(blob):
 # ------------------------------------------------------------ mel filterbank
 
 
+# Plain Python floats (libm) rather than numpy: numpy's vectorised exp/log
+# differ by CPU (SIMD paths), which would make the output's checksum differ
+# from machine to machine.
+_F_SP = 200.0 / 3
+_MIN_LOG_HZ = 1000.0
+_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
+_LOGSTEP = math.log(6.4) / 27.0
+
+
 def _hz_to_mel(f):
     # Slaney scale: linear below 1 kHz, logarithmic above (librosa htk=False).
-    f = np.asarray(f, dtype=np.float64)
-    f_sp = 200.0 / 3
-    min_log_hz, min_log_mel, logstep = 1000.0, 1000.0 / f_sp, np.log(6.4) / 27.0
-    mel = f / f_sp
-    return np.where(f >= min_log_hz, min_log_mel + np.log(np.maximum(f, 1e-10) / min_log_hz) / logstep, mel)
+    if f >= _MIN_LOG_HZ:
+        return _MIN_LOG_MEL + math.log(f / _MIN_LOG_HZ) / _LOGSTEP
+    return f / _F_SP
 
 
 def _mel_to_hz(m):
-    m = np.asarray(m, dtype=np.float64)
-    f_sp = 200.0 / 3
-    min_log_hz, min_log_mel, logstep = 1000.0, 1000.0 / f_sp, np.log(6.4) / 27.0
-    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+    if m >= _MIN_LOG_MEL:
+        return _MIN_LOG_HZ * math.exp(_LOGSTEP * (m - _MIN_LOG_MEL))
+    return _F_SP * m
 
 
 def mel_filterbank(sr=16000, n_fft=400, n_mels=80):
-    """librosa.filters.mel(sr, n_fft, n_mels) with slaney scale and norm, float32."""
-    fft_freqs = np.linspace(0, sr / 2, 1 + n_fft // 2)
-    mel_pts = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(sr / 2), n_mels + 2))
-    fdiff = np.diff(mel_pts)
-    ramps = np.subtract.outer(mel_pts, fft_freqs)
-    weights = np.zeros((n_mels, len(fft_freqs)), dtype=np.float32)
+    """librosa.filters.mel(sr, n_fft, n_mels): slaney scale and norm, float32."""
+    n_bins = 1 + n_fft // 2
+    fft_freqs = [i * (sr / 2) / (n_bins - 1) for i in range(n_bins)]
+    lo, hi = _hz_to_mel(0.0), _hz_to_mel(sr / 2)
+    mel_pts = [_mel_to_hz(lo + i * (hi - lo) / (n_mels + 1)) for i in range(n_mels + 2)]
+    weights = np.zeros((n_mels, n_bins), dtype=np.float32)
     for i in range(n_mels):
-        lower = -ramps[i] / fdiff[i]
-        upper = ramps[i + 2] / fdiff[i + 1]
-        weights[i] = np.maximum(0, np.minimum(lower, upper))
-    enorm = 2.0 / (mel_pts[2 : n_mels + 2] - mel_pts[:n_mels])  # slaney area norm
-    weights *= enorm[:, np.newaxis]
+        f0, f1, f2 = mel_pts[i], mel_pts[i + 1], mel_pts[i + 2]
+        enorm = 2.0 / (f2 - f0)  # slaney area normalisation
+        for j, f in enumerate(fft_freqs):
+            lower = (f - f0) / (f1 - f0)
+            upper = (f2 - f) / (f2 - f1)
+            # Round to float32 before and after the norm, as librosa does
+            # (its weights array is float32, its norm vector float64).
+            w = float(np.float32(max(0.0, min(lower, upper))))
+            weights[i, j] = np.float32(w * enorm)
     return weights
 
 
