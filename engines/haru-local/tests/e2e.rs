@@ -483,6 +483,17 @@ async fn lists_models_and_reports_health() {
     for id in ["whisper-1", "smollm2-135m-instruct", "tts-1"] {
         assert!(ids.contains(&id), "{ids:?}");
     }
+    let one: Value = client()
+        .get(url("/v1/models/whisper-1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["id"], "whisper-1");
+    let resp = client().get(url("/v1/models/gpt-5")).send().await.unwrap();
+    assert_error(resp, 404).await;
     let resp = client().get(url("/v1/nope")).send().await.unwrap();
     assert_error(resp, 404).await;
 }

@@ -36,6 +36,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/audio/speech", post(speech::speech))
         .route("/v1/audio/transcriptions", post(transcribe::transcriptions))
         .route("/v1/models", get(models))
+        .route("/v1/models/{id}", get(model))
         .route("/healthz", get(healthz))
         .fallback(|| async {
             ApiError {
@@ -57,6 +58,18 @@ async fn models(State(s): State<Arc<AppState>>) -> Json<serde_json::Value> {
         .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "haru-local"}))
         .collect();
     Json(json!({"object": "list", "data": data}))
+}
+
+async fn model(
+    State(s): State<Arc<AppState>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let wanted = id.to_ascii_lowercase();
+    s.catalog
+        .all()
+        .find(|m| **m == wanted)
+        .map(|m| Json(json!({"id": m, "object": "model", "created": 0, "owned_by": "haru-local"})))
+        .ok_or_else(|| ApiError::unknown_model(&id))
 }
 
 async fn healthz(State(s): State<Arc<AppState>>) -> Response {
