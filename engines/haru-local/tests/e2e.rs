@@ -494,6 +494,12 @@ async fn lists_models_and_reports_health() {
     assert_eq!(one["id"], "whisper-1");
     let resp = client().get(url("/v1/models/gpt-5")).send().await.unwrap();
     assert_error(resp, 404).await;
+    let resp = client()
+        .get(url("/v1/chat/completions"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, 405).await;
     let resp = client().get(url("/v1/nope")).send().await.unwrap();
     assert_error(resp, 404).await;
 }

@@ -47,6 +47,15 @@ pub fn router(state: Arc<AppState>) -> Router {
                 code: Some("unknown_url"),
             }
         })
+        .method_not_allowed_fallback(|| async {
+            ApiError {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                message: "Method not allowed for this route.".into(),
+                kind: "invalid_request_error",
+                param: None,
+                code: Some("method_not_allowed"),
+            }
+        })
         .layer(DefaultBodyLimit::max(MAX_UPLOAD))
         .with_state(state)
 }
