@@ -83,6 +83,7 @@ impl SttEngine {
 
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         params.set_n_threads(self.threads);
+        // (whisper-rs leaks this string, a few bytes per request; acceptable.)
         params.set_language(Some(language));
         params.set_translate(false);
         params.set_no_context(true);
