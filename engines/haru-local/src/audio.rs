@@ -240,6 +240,17 @@ mod tests {
     }
 
     #[test]
+    fn odd_sample_rates_resample_quickly() {
+        for rate in [7_919, 11_025, 44_099, 48_000, 96_000] {
+            let input = sine(rate, 300.0, 2.0);
+            let t = std::time::Instant::now();
+            let out = resample(&input, rate, 16_000).unwrap();
+            assert_eq!(out.len(), 32_000, "rate {rate}");
+            assert!(t.elapsed().as_secs_f32() < 2.0, "rate {rate} took {:?}", t.elapsed());
+        }
+    }
+
+    #[test]
     fn garbage_is_an_invalid_request() {
         let err = decode_wav(b"definitely not a wav file", 16_000).unwrap_err();
         assert_eq!(err.status, axum::http::StatusCode::BAD_REQUEST);
