@@ -246,7 +246,11 @@ mod tests {
             let t = std::time::Instant::now();
             let out = resample(&input, rate, 16_000).unwrap();
             assert_eq!(out.len(), 32_000, "rate {rate}");
-            assert!(t.elapsed().as_secs_f32() < 2.0, "rate {rate} took {:?}", t.elapsed());
+            assert!(
+                t.elapsed().as_secs_f32() < 2.0,
+                "rate {rate} took {:?}",
+                t.elapsed()
+            );
         }
     }
 

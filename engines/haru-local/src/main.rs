@@ -34,6 +34,10 @@ struct Args {
     /// GGUF chat model [default: MODELS_DIR/SmolLM2-135M-Instruct.Q4_1.gguf].
     #[arg(long, env = "HARU_LLM_MODEL")]
     llm_model: Option<PathBuf>,
+    /// Extra names the chat model answers to, comma-separated (e.g.
+    /// `gpt-4o-mini`, so an OpenAI-configured client works unchanged).
+    #[arg(long, env = "HARU_LLM_ALIASES", value_delimiter = ',')]
+    llm_alias: Vec<String>,
     /// LLM context window in tokens.
     #[arg(long, env = "HARU_LLM_CTX", default_value_t = 2048)]
     llm_ctx: u32,
@@ -100,7 +104,7 @@ async fn main() -> Result<()> {
     tracing::info!(n_ctx = llm.n_ctx, "engines ready");
 
     let state = Arc::new(routes::AppState {
-        catalog: models::Catalog::new(&whisper, &llm_path),
+        catalog: models::Catalog::new(&whisper, &llm_path, &args.llm_alias),
         llm,
         tts,
         stt,

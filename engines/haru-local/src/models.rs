@@ -17,8 +17,12 @@ impl Catalog {
     /// `SmolLM2-135M-Instruct.Q4_1.gguf` -> `smollm2-135m-instruct`,
     /// `smollm2-135m-instruct.q4_1`. OpenAI's own names are accepted as
     /// aliases so unmodified OpenAI clients work.
-    pub fn new(whisper: &Path, llm: &Path) -> Self {
-        let mut stt = vec!["whisper-1".to_string()];
+    /// `llm_aliases` are extra chat model names (e.g. `gpt-4o-mini`) so a
+    /// client configured for OpenAI can be pointed here unchanged.
+    pub fn new(whisper: &Path, llm: &Path, llm_aliases: &[String]) -> Self {
+        let mut stt: Vec<String> = ["whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe"]
+            .map(String::from)
+            .to_vec();
         let w = stem(whisper);
         if let Some(size) = w.strip_prefix("ggml-") {
             stt.push(format!("whisper-{size}"));
@@ -31,6 +35,12 @@ impl Catalog {
             llm.push(base.to_string());
         }
         llm.push(l);
+        llm.extend(
+            llm_aliases
+                .iter()
+                .map(|a| a.trim().to_ascii_lowercase())
+                .filter(|a| !a.is_empty()),
+        );
 
         let tts = ["tts-1", "tts-1-hd", "gpt-4o-mini-tts", "espeak-ng"]
             .map(String::from)
@@ -95,14 +105,29 @@ mod tests {
         let c = Catalog::new(
             Path::new("/m/ggml-base.bin"),
             Path::new("/m/SmolLM2-135M-Instruct.Q4_1.gguf"),
+            &["GPT-4o-mini".to_string(), " ".to_string()],
         );
-        assert_eq!(c.stt, ["whisper-1", "whisper-base", "ggml-base"]);
+        assert_eq!(
+            c.stt,
+            [
+                "whisper-1",
+                "gpt-4o-transcribe",
+                "gpt-4o-mini-transcribe",
+                "whisper-base",
+                "ggml-base"
+            ]
+        );
         assert_eq!(
             c.llm,
-            ["smollm2-135m-instruct", "smollm2-135m-instruct.q4_1"]
+            [
+                "smollm2-135m-instruct",
+                "smollm2-135m-instruct.q4_1",
+                "gpt-4o-mini"
+            ]
         );
         assert!(c.check_llm("SmolLM2-135M-Instruct").is_ok());
         assert!(c.check_stt("whisper-1").is_ok());
+        assert!(c.check_llm("gpt-4o-mini").is_ok());
         assert_eq!(
             c.check_llm("gpt-4o").unwrap_err().status,
             axum::http::StatusCode::NOT_FOUND
