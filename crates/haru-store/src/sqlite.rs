@@ -1,0 +1,428 @@
+//! SQLite implementation of [`CallStore`].
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+
+use crate::*;
+
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl SqliteStore {
+    pub async fn open(url: &str) -> Result<Self> {
+        let opts = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a committed transaction survives power loss, so "stored" means stored.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let memory = url.contains(":memory:");
+        let pool = SqlitePoolOptions::new()
+            // An in-memory database exists per connection; keep exactly one.
+            .max_connections(if memory { 1 } else { 8 })
+            .connect_with(opts)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, for modules that keep their own tables in the same database.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+fn call_from_row(r: &SqliteRow) -> CallRecord {
+    CallRecord {
+        call_sid: r.get("call_sid"),
+        direction: r.get("direction"),
+        from_number: r.get("from_number"),
+        to_number: r.get("to_number"),
+        status: r.get("status"),
+        stream_sid: r.get("stream_sid"),
+        started_at: r.get("started_at"),
+        ended_at: r.get("ended_at"),
+        end_reason: r.get("end_reason"),
+        transcript: r.get("transcript"),
+    }
+}
+
+fn turn_from_row(r: &SqliteRow) -> TurnTiming {
+    TurnTiming {
+        call_sid: r.get("call_sid"),
+        turn_index: r.get("turn_index"),
+        speech_ms: r.get("speech_ms"),
+        stt_ms: r.get("stt_ms"),
+        llm_first_token_ms: r.get("llm_first_token_ms"),
+        llm_total_ms: r.get("llm_total_ms"),
+        tts_first_byte_ms: r.get("tts_first_byte_ms"),
+        first_audio_ms: r.get("first_audio_ms"),
+        total_ms: r.get("total_ms"),
+        barge_in: r.get::<i64, _>("barge_in") != 0,
+        outcome: r.get("outcome"),
+        error: r.get("error"),
+    }
+}
+
+#[async_trait]
+impl CallStore for SqliteStore {
+    async fn upsert_call(&self, c: &NewCall) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO calls (call_sid, direction, from_number, to_number, status, stream_token, started_at)
+             VALUES (?1, ?2, ?3, ?4, COALESCE(?5, 'created'), ?6, ?7)
+             ON CONFLICT(call_sid) DO UPDATE SET
+               from_number = COALESCE(calls.from_number, excluded.from_number),
+               to_number = COALESCE(calls.to_number, excluded.to_number),
+               stream_token = COALESCE(excluded.stream_token, calls.stream_token),
+               status = COALESCE(?5, calls.status)",
+        )
+        .bind(&c.call_sid)
+        .bind(&c.direction)
+        .bind(&c.from_number)
+        .bind(&c.to_number)
+        .bind(&c.status)
+        .bind(&c.stream_token)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn stream_token(&self, call_sid: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT stream_token FROM calls WHERE call_sid = ?1")
+            .bind(call_sid)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|r| r.get::<Option<String>, _>("stream_token")))
+    }
+
+    async fn record_status(&self, e: &StatusEvent) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO calls (call_sid, status, started_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(call_sid) DO UPDATE SET status = CASE
+               WHEN calls.ended_at IS NOT NULL AND ?2 != 'completed' THEN calls.status ELSE ?2 END",
+        )
+        .bind(&e.call_sid)
+        .bind(&e.call_status)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO call_status_events (call_sid, call_status, call_duration, timestamp, sequence, params_json, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(&e.call_sid)
+        .bind(&e.call_status)
+        .bind(e.call_duration)
+        .bind(&e.timestamp)
+        .bind(e.sequence)
+        .bind(&e.params_json)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_stream_event(
+        &self,
+        call_sid: &str,
+        stream_sid: Option<&str>,
+        kind: &str,
+        detail: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO stream_events (call_sid, stream_sid, kind, detail, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(call_sid)
+        .bind(stream_sid)
+        .bind(kind)
+        .bind(detail)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_stream(&self, call_sid: &str, stream_sid: &str) -> Result<()> {
+        sqlx::query("UPDATE calls SET stream_sid = ?2, status = CASE WHEN ended_at IS NULL THEN 'in-progress' ELSE status END WHERE call_sid = ?1")
+            .bind(call_sid)
+            .bind(stream_sid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn add_message(&self, m: &NewMessage) -> Result<i64> {
+        let r = sqlx::query(
+            "INSERT INTO messages (call_sid, turn_index, role, content, interrupted, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(&m.call_sid)
+        .bind(m.turn_index)
+        .bind(m.role.as_str())
+        .bind(&m.content)
+        .bind(m.interrupted as i64)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(r.last_insert_rowid())
+    }
+
+    async fn record_turn(&self, t: &TurnTiming) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO turns (call_sid, turn_index, speech_ms, stt_ms, llm_first_token_ms, llm_total_ms,
+                tts_first_byte_ms, first_audio_ms, total_ms, barge_in, outcome, error, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             ON CONFLICT(call_sid, turn_index) DO UPDATE SET
+                speech_ms = excluded.speech_ms, stt_ms = excluded.stt_ms,
+                llm_first_token_ms = excluded.llm_first_token_ms, llm_total_ms = excluded.llm_total_ms,
+                tts_first_byte_ms = excluded.tts_first_byte_ms, first_audio_ms = excluded.first_audio_ms,
+                total_ms = excluded.total_ms, barge_in = excluded.barge_in, outcome = excluded.outcome,
+                error = excluded.error",
+        )
+        .bind(&t.call_sid)
+        .bind(t.turn_index)
+        .bind(t.speech_ms)
+        .bind(t.stt_ms)
+        .bind(t.llm_first_token_ms)
+        .bind(t.llm_total_ms)
+        .bind(t.tts_first_byte_ms)
+        .bind(t.first_audio_ms)
+        .bind(t.total_ms)
+        .bind(t.barge_in as i64)
+        .bind(&t.outcome)
+        .bind(&t.error)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn close_call(&self, call_sid: &str, reason: &str, transcript: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE calls SET ended_at = COALESCE(ended_at, ?2), end_reason = COALESCE(end_reason, ?3),
+               transcript = ?4, status = CASE WHEN status IN ('completed','failed','busy','no-answer','canceled') THEN status ELSE 'completed' END
+             WHERE call_sid = ?1",
+        )
+        .bind(call_sid)
+        .bind(now())
+        .bind(reason)
+        .bind(transcript)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn call(&self, call_sid: &str) -> Result<Option<CallRecord>> {
+        let row = sqlx::query("SELECT * FROM calls WHERE call_sid = ?1")
+            .bind(call_sid)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(call_from_row))
+    }
+
+    async fn list_calls(&self, f: &CallFilter) -> Result<Vec<CallRecord>> {
+        let limit = if f.limit <= 0 { 50 } else { f.limit.min(500) };
+        let rows = sqlx::query(
+            "SELECT * FROM calls
+             WHERE (?1 IS NULL OR started_at >= ?1) AND (?2 IS NULL OR started_at < ?2)
+               AND (?3 IS NULL OR from_number = ?3 OR to_number = ?3)
+               AND (?4 IS NULL OR status = ?4)
+             ORDER BY started_at DESC, call_sid LIMIT ?5 OFFSET ?6",
+        )
+        .bind(&f.from)
+        .bind(&f.until)
+        .bind(&f.phone)
+        .bind(&f.status)
+        .bind(limit)
+        .bind(f.offset.max(0))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(call_from_row).collect())
+    }
+
+    async fn messages(&self, call_sid: &str) -> Result<Vec<Message>> {
+        let rows = sqlx::query("SELECT * FROM messages WHERE call_sid = ?1 ORDER BY id")
+            .bind(call_sid)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some(Message {
+                    id: r.get("id"),
+                    call_sid: r.get("call_sid"),
+                    turn_index: r.get("turn_index"),
+                    role: Role::parse(r.get::<&str, _>("role"))?,
+                    content: r.get("content"),
+                    interrupted: r.get::<i64, _>("interrupted") != 0,
+                    created_at: r.get("created_at"),
+                })
+            })
+            .collect())
+    }
+
+    async fn turns(&self, call_sid: &str) -> Result<Vec<TurnTiming>> {
+        let rows = sqlx::query("SELECT * FROM turns WHERE call_sid = ?1 ORDER BY turn_index")
+            .bind(call_sid)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(turn_from_row).collect())
+    }
+
+    async fn status_events(&self, call_sid: &str) -> Result<Vec<StatusEvent>> {
+        let rows = sqlx::query("SELECT * FROM call_status_events WHERE call_sid = ?1 ORDER BY id")
+            .bind(call_sid)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| StatusEvent {
+                call_sid: r.get("call_sid"),
+                call_status: r.get("call_status"),
+                call_duration: r.get("call_duration"),
+                timestamp: r.get("timestamp"),
+                sequence: r.get("sequence"),
+                params_json: r.get("params_json"),
+            })
+            .collect())
+    }
+
+    async fn stream_events(&self, call_sid: &str) -> Result<Vec<StreamEvent>> {
+        let rows = sqlx::query("SELECT * FROM stream_events WHERE call_sid = ?1 ORDER BY id")
+            .bind(call_sid)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| StreamEvent {
+                call_sid: r.get("call_sid"),
+                stream_sid: r.get("stream_sid"),
+                kind: r.get("kind"),
+                detail: r.get("detail"),
+                at: r.get("at"),
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn temp_store() -> (SqliteStore, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!(
+            "haru-store-test-{}-{}.db",
+            std::process::id(),
+            rand_suffix()
+        ));
+        let s = SqliteStore::open(&format!("sqlite:{}", path.display()))
+            .await
+            .unwrap();
+        (s, path)
+    }
+
+    fn rand_suffix() -> u128 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    }
+
+    #[tokio::test]
+    async fn a_call_and_its_conversation_survive_reopening() {
+        let (s, path) = temp_store().await;
+        s.upsert_call(&NewCall {
+            call_sid: "CA1".into(),
+            direction: "inbound".into(),
+            from_number: Some("+821012345678".into()),
+            stream_token: Some("tok".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        s.add_message(&NewMessage {
+            call_sid: "CA1".into(),
+            turn_index: 1,
+            role: Role::User,
+            content: "안녕하세요".into(),
+            interrupted: false,
+        })
+        .await
+        .unwrap();
+        s.record_turn(&TurnTiming {
+            call_sid: "CA1".into(),
+            turn_index: 1,
+            stt_ms: Some(150),
+            outcome: "answered".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        s.close_call("CA1", "stop", "안녕하세요").await.unwrap();
+        drop(s);
+
+        let s = SqliteStore::open(&format!("sqlite:{}", path.display()))
+            .await
+            .unwrap();
+        assert_eq!(s.stream_token("CA1").await.unwrap().as_deref(), Some("tok"));
+        let call = s.call("CA1").await.unwrap().unwrap();
+        assert_eq!(call.status, "completed");
+        assert_eq!(call.transcript.as_deref(), Some("안녕하세요"));
+        let msgs = s.messages("CA1").await.unwrap();
+        assert_eq!(msgs.len(), 1);
+        assert_eq!(msgs[0].content, "안녕하세요");
+        assert_eq!(s.turns("CA1").await.unwrap()[0].stt_ms, Some(150));
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[tokio::test]
+    async fn status_events_are_kept_in_order_and_filters_apply() {
+        let (s, path) = temp_store().await;
+        for (i, st) in ["initiated", "ringing", "in-progress", "completed"].iter().enumerate() {
+            s.record_status(&StatusEvent {
+                call_sid: "CA2".into(),
+                call_status: st.to_string(),
+                call_duration: (i == 3).then_some(42),
+                timestamp: None,
+                sequence: Some(i as i64),
+                params_json: "{}".into(),
+            })
+            .await
+            .unwrap();
+        }
+        let ev = s.status_events("CA2").await.unwrap();
+        assert_eq!(
+            ev.iter().map(|e| e.call_status.as_str()).collect::<Vec<_>>(),
+            ["initiated", "ringing", "in-progress", "completed"]
+        );
+        assert_eq!(ev[3].call_duration, Some(42));
+        let f = CallFilter {
+            status: Some("completed".into()),
+            ..Default::default()
+        };
+        assert_eq!(s.list_calls(&f).await.unwrap().len(), 1);
+        let f = CallFilter {
+            status: Some("ringing".into()),
+            ..Default::default()
+        };
+        assert!(s.list_calls(&f).await.unwrap().is_empty());
+        let _ = std::fs::remove_file(&path);
+    }
+}
