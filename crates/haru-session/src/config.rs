@@ -1,0 +1,97 @@
+//! Conversation behaviour, all of it configurable (see the README's configuration table).
+
+use std::time::Duration;
+
+use haru_turn::TurnConfig;
+
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub turn: TurnConfig,
+    pub system_prompt: String,
+    /// Spoken when the stream starts; empty for none.
+    pub greeting: String,
+    pub goodbye: String,
+    pub apology: String,
+    pub idle_prompt: String,
+    /// Lower-cased substrings of a transcript that end the call.
+    pub end_keywords: Vec<String>,
+    /// Caller speech over the bot needed to interrupt it (voiced ms).
+    pub barge_in_min_ms: u32,
+    /// Caller silent this long while haru listens → idle prompt, then goodbye.
+    pub idle_timeout: Duration,
+    pub max_call: Duration,
+    pub stt_timeout: Duration,
+    /// Time to the first token, and the longest gap between tokens.
+    pub llm_timeout: Duration,
+    /// Time to the first audio byte of each sentence.
+    pub tts_timeout: Duration,
+    /// A sentence longer than this is cut at the next comma or space, so speech starts early.
+    pub sentence_max_chars: usize,
+    /// Start STT/LLM/TTS when the caller pauses, before the end of turn is certain.
+    pub speculative: bool,
+    /// Chat messages kept in the LLM context besides the system prompt.
+    pub max_history: usize,
+}
+
+pub const DEFAULT_SYSTEM_PROMPT: &str = "당신은 따뜻하고 다정한 한국어 말벗입니다. 전화로 상대방의 하루에 대해 묻고, 공감하며 들어 주세요. \
+답은 전화로 말하기 좋게 한두 문장의 짧은 구어체로 하고, 목록이나 이모지, 특수 기호는 쓰지 마세요.";
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            turn: TurnConfig::default(),
+            system_prompt: DEFAULT_SYSTEM_PROMPT.into(),
+            greeting: "안녕하세요! 오늘 하루는 어떠셨어요?".into(),
+            goodbye: "오늘 이야기 나눠 주셔서 고마워요. 좋은 하루 보내세요. 안녕히 계세요.".into(),
+            apology: "죄송해요, 잠시 문제가 생겼어요. 다시 한 번 말씀해 주시겠어요?".into(),
+            idle_prompt: "혹시 아직 듣고 계세요?".into(),
+            end_keywords: ["종료", "끊을게", "끊을께", "goodbye", "bye"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            barge_in_min_ms: 400,
+            idle_timeout: Duration::from_secs(20),
+            max_call: Duration::from_secs(30 * 60),
+            stt_timeout: Duration::from_secs(8),
+            llm_timeout: Duration::from_secs(8),
+            tts_timeout: Duration::from_secs(8),
+            sentence_max_chars: 80,
+            speculative: true,
+            max_history: 40,
+        }
+    }
+}
+
+impl SessionConfig {
+    /// True when the transcript asks to end the call.
+    pub fn is_end_request(&self, transcript: &str) -> bool {
+        let lower = transcript.to_lowercase();
+        self.end_keywords.iter().any(|k| {
+            let k = k.to_lowercase();
+            if k.is_ascii() {
+                // Whole words only, so "goodbye" does not fire on "byte" or "maybe".
+                lower
+                    .split(|c: char| !c.is_alphanumeric())
+                    .any(|w| w == k)
+            } else {
+                lower.contains(&k)
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn end_keywords_match_korean_substrings_and_english_words() {
+        let c = SessionConfig::default();
+        assert!(c.is_end_request("대화 종료할게요"));
+        assert!(c.is_end_request("이제 끊을게"));
+        assert!(c.is_end_request("OK, goodbye!"));
+        assert!(c.is_end_request("Bye."));
+        assert!(!c.is_end_request("maybe I will buy a byte"));
+        assert!(!c.is_end_request("오늘 날씨가 좋네요"));
+    }
+}

@@ -1,0 +1,145 @@
+//! Cuts a streamed LLM reply into speakable pieces as tokens arrive.
+//!
+//! A piece ends at a sentence end (. ! ? … 。 ! ? and a newline) followed by whitespace or
+//! the end of the stream; a piece that grows past `max_chars` is cut at its last comma
+//! or space so a long first clause does not delay the first audio.
+
+pub struct SentenceSplitter {
+    buf: String,
+    max_chars: usize,
+}
+
+const ENDS: &[char] = &['.', '!', '?', '…', '。', '！', '？', '\n'];
+const SOFT: &[char] = &[',', '、', '，', ';', ':', ' '];
+
+impl SentenceSplitter {
+    pub fn new(max_chars: usize) -> Self {
+        Self {
+            buf: String::new(),
+            max_chars: max_chars.max(8),
+        }
+    }
+
+    /// Adds a token and returns the pieces it completed.
+    pub fn push(&mut self, token: &str) -> Vec<String> {
+        self.buf.push_str(token);
+        let mut out = Vec::new();
+        loop {
+            if let Some(end) = self.sentence_end() {
+                let piece: String = self.buf[..end].trim().to_string();
+                self.buf.drain(..end);
+                if !piece.is_empty() {
+                    out.push(piece);
+                }
+                continue;
+            }
+            if self.buf.chars().count() > self.max_chars {
+                let cut = self.soft_cut();
+                let piece = self.buf[..cut].trim().to_string();
+                self.buf.drain(..cut);
+                if !piece.is_empty() {
+                    out.push(piece);
+                }
+                continue;
+            }
+            break;
+        }
+        out
+    }
+
+    /// The rest of the text at the end of the stream.
+    pub fn finish(&mut self) -> Option<String> {
+        let rest = self.buf.trim().to_string();
+        self.buf.clear();
+        (!rest.is_empty()).then_some(rest)
+    }
+
+    /// Byte index just past a sentence end that is followed by whitespace (so "3.5" and
+    /// "e.g." mid-token do not split), including any closing quotes.
+    fn sentence_end(&self) -> Option<usize> {
+        let mut it = self.buf.char_indices().peekable();
+        while let Some((i, c)) = it.next() {
+            if ENDS.contains(&c) {
+                let mut end = i + c.len_utf8();
+                // Swallow runs like "?!" or "...".
+                while let Some(&(j, d)) = it.peek() {
+                    if ENDS.contains(&d) || d == '"' || d == '\'' || d == ')' || d == '”' {
+                        end = j + d.len_utf8();
+                        it.next();
+                    } else {
+                        break;
+                    }
+                }
+                match it.peek() {
+                    Some(&(_, d)) if d.is_whitespace() => return Some(end),
+                    // CJK full stops need no following space.
+                    None | Some(_) if matches!(c, '。' | '！' | '？' | '\n') => return Some(end),
+                    _ => {}
+                }
+            }
+        }
+        None
+    }
+
+    fn soft_cut(&self) -> usize {
+        let limit = self
+            .buf
+            .char_indices()
+            .nth(self.max_chars)
+            .map(|(i, _)| i)
+            .unwrap_or(self.buf.len());
+        self.buf[..limit]
+            .rfind(SOFT)
+            .map(|i| i + 1)
+            .filter(|&i| i > 0)
+            .unwrap_or(limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split_all(tokens: &[&str], max: usize) -> Vec<String> {
+        let mut s = SentenceSplitter::new(max);
+        let mut out: Vec<String> = tokens.iter().flat_map(|t| s.push(t)).collect();
+        out.extend(s.finish());
+        out
+    }
+
+    #[test]
+    fn korean_and_english_sentences_split_as_they_arrive() {
+        let mut s = SentenceSplitter::new(80);
+        assert!(s.push("안녕하세요").is_empty());
+        assert!(s.push("! 오늘").is_empty() || true);
+        let out = split_all(&["안녕하세요", "! 오늘 ", "기분은 ", "어떠세요? ", "Good to ", "hear. Bye"], 80);
+        assert_eq!(out, vec!["안녕하세요!", "오늘 기분은 어떠세요?", "Good to hear.", "Bye"]);
+    }
+
+    #[test]
+    fn first_sentence_is_emitted_before_the_stream_ends() {
+        let mut s = SentenceSplitter::new(80);
+        assert!(s.push("Hello there.").is_empty(), "needs the following space");
+        assert_eq!(s.push(" How"), vec!["Hello there."]);
+    }
+
+    #[test]
+    fn decimals_do_not_split() {
+        assert_eq!(split_all(&["It is 3.5 degrees. ", "Brr."], 80), vec!["It is 3.5 degrees.", "Brr."]);
+    }
+
+    #[test]
+    fn long_clauses_are_cut_at_a_comma_or_space() {
+        let long = "오늘은 아침부터 비가 와서, 우산을 챙겨 나갔는데 버스가 늦게 와서 회사에 조금 늦었고 점심도 제대로 못 먹었어요";
+        let out = split_all(&[long], 30);
+        assert!(out.len() >= 2, "{out:?}");
+        assert!(out.iter().all(|p| p.chars().count() <= 30), "{out:?}");
+        assert_eq!(out.join(" ").split_whitespace().collect::<Vec<_>>(), long.split_whitespace().collect::<Vec<_>>());
+        assert!(out[0].ends_with(','), "{out:?}");
+    }
+
+    #[test]
+    fn cjk_full_stop_needs_no_space() {
+        assert_eq!(split_all(&["좋아요。그럼"], 80), vec!["좋아요。", "그럼"]);
+    }
+}
