@@ -45,7 +45,8 @@ pub async fn run_call(
         stream_sid: random_sid("MZ"),
     };
     let target = answer(&http, &cfg, &ids).await?;
-    let (ws, _) = tokio_tungstenite::connect_async(target.url.as_str())
+    // No Nagle: 20 ms frames must leave now, not when a delayed ACK comes back.
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(target.url.as_str(), None, true)
         .await
         .with_context(|| format!("cannot open the media stream at {}", target.url))?;
     let server = cfg.server.clone();

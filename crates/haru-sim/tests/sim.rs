@@ -53,6 +53,7 @@ async fn full_conversation_with_greeting_marks_barge_in_and_underrun() {
     while let Some(e) = rx.recv().await {
         events.push(e);
     }
+    eprintln!("{}", haru_sim::cli::summary(&report));
     let log = log.lock().unwrap();
 
     // Webhook: signed over the public URL, Twilio's form fields.
@@ -380,4 +381,34 @@ async fn cli_args_build_a_config() {
     let err = format!("{:#}", missing.sim.to_config().unwrap_err());
     assert!(err.contains("/no/such.wav"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn wss_stream_urls_use_tls() {
+    // A TCP peer that is not a TLS server: the handshake must fail cleanly (proving the
+    // TLS stack and its crypto provider are wired in), not panic or hang.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            use tokio::io::AsyncWriteExt;
+            let _ = tcp.write_all(b"HTTP/1.1 400 nope\r\n\r\n").await;
+        }
+    });
+    let wss = format!("wss://127.0.0.1:{port}/stream");
+    let (server, _log) = fake::start(fake::Script {
+        stream_url: Some(wss.clone()),
+        ..Default::default()
+    })
+    .await;
+    let err = format!(
+        "{:#}",
+        run_call(config(&server, vec![speech_turn(300, 0, "x")]), None)
+            .await
+            .unwrap_err()
+    );
+    assert!(
+        err.contains(&format!("cannot open the media stream at {wss}")),
+        "{err}"
+    );
 }

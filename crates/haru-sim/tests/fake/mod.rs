@@ -33,6 +33,8 @@ pub struct Script {
     pub bad_twiml: bool,
     /// Serve a transcript at GET /api/calls/{sid}.
     pub transcript: bool,
+    /// Point the TwiML at this stream URL instead of the fake's own WebSocket.
+    pub stream_url: Option<String>,
 }
 
 /// Everything the fake saw and did, with wall-clock times.
@@ -91,6 +93,10 @@ pub async fn start(script: Script) -> (String, Arc<Mutex<Log>>) {
         .route("/stream", get(stream))
         .route("/api/calls/{sid}", get(call_detail))
         .with_state(fake);
+    // No Nagle, like any sane media server: otherwise small frames wait for delayed ACKs.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -119,7 +125,11 @@ async fn voice(State(f): State<Fake>, headers: HeaderMap, body: Bytes) -> Respon
     let xml = if f.script.bad_twiml {
         haru_telephony::twiml::say_and_hangup("sorry", "en-US")
     } else {
-        let ws = format!("{}/stream", f.base.replace("http://", "ws://"));
+        let ws = f
+            .script
+            .stream_url
+            .clone()
+            .unwrap_or_else(|| format!("{}/stream", f.base.replace("http://", "ws://")));
         haru_telephony::twiml::connect_stream(&ws, &[("token", "t0k"), ("lang", "ko & en")])
     };
     ([("content-type", "text/xml")], xml).into_response()
