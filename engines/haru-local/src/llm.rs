@@ -3,7 +3,7 @@
 //! tokens flow back over a channel so they can be streamed as produced.
 
 use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::mpsc as std_mpsc;
 
 use anyhow::{Context as _, Result, anyhow};
@@ -64,14 +64,26 @@ pub struct LlmEngine {
     pub n_ctx: u32,
 }
 
+/// How the model is loaded and run.
+#[derive(Debug, Clone)]
+pub struct LlmConfig {
+    pub model: PathBuf,
+    pub n_ctx: u32,
+    pub threads: i32,
+    /// llama.cpp repeat penalty over the last 64 tokens (1.0 = off). A mild
+    /// one keeps a 135M model from looping ("la France, la France, ...").
+    pub repeat_penalty: f32,
+}
+
 impl LlmEngine {
     /// Load the model on a dedicated thread; returns once it is ready.
-    pub async fn start(model: PathBuf, n_ctx: u32, threads: i32) -> Result<Self> {
+    pub async fn start(config: LlmConfig) -> Result<Self> {
+        let n_ctx = config.n_ctx;
         let (jobs_tx, jobs_rx) = std_mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<()>>();
         std::thread::Builder::new()
             .name("llm".into())
-            .spawn(move || worker(&model, n_ctx, threads, jobs_rx, ready_tx))
+            .spawn(move || worker(&config, jobs_rx, ready_tx))
             .context("spawning LLM thread")?;
         ready_rx.await.context("LLM thread died while loading")??;
         Ok(Self {
@@ -100,12 +112,11 @@ impl LlmEngine {
 }
 
 fn worker(
-    model_path: &Path,
-    n_ctx: u32,
-    threads: i32,
+    config: &LlmConfig,
     jobs: std_mpsc::Receiver<Job>,
     ready: tokio::sync::oneshot::Sender<Result<()>>,
 ) {
+    let (model_path, n_ctx, threads) = (&config.model, config.n_ctx, config.threads);
     let loaded = (|| -> Result<_> {
         llama_cpp_2::send_logs_to_tracing(
             llama_cpp_2::LogOptions::default().with_logs_enabled(false),
@@ -147,7 +158,7 @@ fn worker(
     let mut cached: Vec<LlamaToken> = Vec::new();
     for job in jobs {
         let events = job.events.clone();
-        let result = run_job(&model, &mut ctx, &template, n_ctx, &mut cached, job);
+        let result = run_job(&model, &mut ctx, &template, config, &mut cached, job);
         if result.is_err() {
             // The cache may be half-updated; start clean next time.
             ctx.clear_kv_cache();
@@ -165,10 +176,11 @@ fn run_job(
     model: &LlamaModel,
     ctx: &mut LlamaContext<'_>,
     template: &LlamaChatTemplate,
-    n_ctx: u32,
+    config: &LlmConfig,
     cached: &mut Vec<LlamaToken>,
     job: Job,
 ) -> Result<Usage, ApiError> {
+    let n_ctx = config.n_ctx;
     let messages = job
         .turns
         .iter()
@@ -226,7 +238,7 @@ fn run_job(
     cached.extend_from_slice(&tokens[start..]);
     tracing::debug!(prompt = n_prompt, reused = start, "prompt decoded");
 
-    let mut sampler = build_sampler(model, &job.params);
+    let mut sampler = build_sampler(model, &job.params, config.repeat_penalty);
     let mut text = TextAssembler::new(job.params.stop.clone());
     let mut pos = n_prompt as i32;
     let mut generated = 0;
@@ -267,13 +279,12 @@ fn run_job(
     })
 }
 
-fn build_sampler(model: &LlamaModel, p: &GenParams) -> LlamaSampler {
-    // A mild repetition penalty keeps a 135M model from looping; OpenAI's
-    // frequency/presence penalties map onto llama.cpp's directly.
+fn build_sampler(model: &LlamaModel, p: &GenParams, repeat_penalty: f32) -> LlamaSampler {
+    // OpenAI's frequency/presence penalties map onto llama.cpp's directly.
     let penalties = LlamaSampler::penalties(
         model.n_vocab(),
         64,
-        1.1,
+        repeat_penalty,
         p.frequency_penalty,
         p.presence_penalty,
     );

@@ -41,6 +41,9 @@ struct Args {
     /// LLM context window in tokens.
     #[arg(long, env = "HARU_LLM_CTX", default_value_t = 2048)]
     llm_ctx: u32,
+    /// LLM repeat penalty over the last 64 tokens (1.0 = off).
+    #[arg(long, env = "HARU_REPEAT_PENALTY", default_value_t = 1.1)]
+    repeat_penalty: f32,
     /// Inference threads per engine [default: all cores].
     #[arg(long, env = "HARU_THREADS")]
     threads: Option<i32>,
@@ -97,7 +100,12 @@ async fn main() -> Result<()> {
             model: whisper.clone(),
             threads: args.threads,
         }),
-        llm::LlmEngine::start(llm_path.clone(), args.llm_ctx, threads),
+        llm::LlmEngine::start(llm::LlmConfig {
+            model: llm_path.clone(),
+            n_ctx: args.llm_ctx,
+            threads,
+            repeat_penalty: args.repeat_penalty,
+        }),
     );
     let stt = stt.context("starting the STT worker")?;
     let llm = llm.context("loading the LLM")?;

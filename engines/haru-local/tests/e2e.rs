@@ -320,6 +320,52 @@ async fn chat_completion_returns_message() {
     assert!(body["usage"]["completion_tokens"].as_u64().unwrap() <= 40);
 }
 
+/// Greedy decoding of the same prompt must give the same text whether it
+/// is streamed or not (this caught a dropped second token once).
+#[tokio::test]
+async fn streamed_and_plain_answers_match() {
+    let _serial = serial().await;
+    let mut req = chat_body(false);
+    req["messages"][1]["content"] = json!("List three fruits.");
+    req["max_tokens"] = json!(24);
+    let plain: Value = client()
+        .post(url("/v1/chat/completions"))
+        .json(&req)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let plain = plain["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    req["stream"] = json!(true);
+    let body = client()
+        .post(url("/v1/chat/completions"))
+        .json(&req)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let streamed: String = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .filter_map(|d| {
+            let v: Value = serde_json::from_str(d).unwrap();
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(String::from)
+        })
+        .collect();
+    assert!(!plain.is_empty());
+    assert_eq!(plain, streamed);
+}
+
 #[tokio::test]
 async fn chat_honours_max_tokens() {
     let _serial = serial().await;
@@ -560,10 +606,10 @@ async fn stt_worker_is_restarted_and_dies_with_parent() {
         .env_remove("HARU_WHISPER_MODEL")
         .env_remove("HARU_LLM_MODEL")
         .env("HARU_STT_BIN", exe.with_file_name("haru-local-stt"))
-        .env("RUST_LOG", "error")
+        .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::inherit())
         .spawn()
         .expect("spawning haru-local");
     let mut line = String::new();

@@ -104,7 +104,13 @@ pub async fn completions(
         let mut content = String::new();
         let mut event = Some(first);
         let usage = loop {
-            match event.take().or(rx.recv().await) {
+            // (not `Option::or`: its argument would be awaited eagerly and
+            // swallow the second event)
+            let next = match event.take() {
+                Some(e) => Some(e),
+                None => rx.recv().await,
+            };
+            match next {
                 Some(Event::Delta(d)) => content.push_str(&d),
                 Some(Event::Done(u)) => break u,
                 Some(Event::Error(e)) => return Err(e),
