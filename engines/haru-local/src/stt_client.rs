@@ -77,7 +77,7 @@ impl SttClient {
             (w.base.clone(), w.generation, alive)
         };
         if !alive {
-            return self.revive(generation).await;
+            return self.revive(generation, false).await;
         }
         self.http
             .get(format!("{base}/healthz"))
@@ -108,9 +108,10 @@ impl SttClient {
                 .await;
             match sent {
                 Ok(resp) => return read_reply(resp).await,
-                // Transport failure: if the worker died, restart it and try
-                // once more; a clip that crashes it twice gets a 503.
-                Err(e) if !retried && self.revive(generation).await => {
+                // Transport failure: if the worker died (or no longer
+                // listens), restart it and try once more; a clip that
+                // crashes it twice gets a 503.
+                Err(e) if !retried && self.revive(generation, e.is_connect()).await => {
                     tracing::warn!("STT worker request failed ({e}); retrying on a new worker");
                     retried = true;
                 }
@@ -124,20 +125,26 @@ impl SttClient {
     }
 
     /// Restart the worker if `generation` is still current and it has
-    /// exited. Returns whether a live worker (possibly new) should be tried.
-    async fn revive(&self, generation: u64) -> bool {
+    /// exited, or unconditionally with `unreachable` (it refused a
+    /// connection, so it is useless even if not quite dead yet). Returns
+    /// whether a live worker (possibly new) should be tried.
+    async fn revive(&self, generation: u64, unreachable: bool) -> bool {
         let mut w = self.worker.lock().await;
         if w.generation != generation {
             return true; // someone else already restarted it
         }
-        match w.child.try_wait() {
-            Ok(None) => return false, // alive: the failure was something else
-            Ok(Some(status)) => tracing::error!(%status, "STT worker exited; restarting it"),
-            Err(e) => tracing::error!("STT worker state unknown ({e}); restarting it"),
+        if matches!(w.child.try_wait(), Ok(None)) {
+            // A killed multi-threaded process takes a moment to be reapable.
+            let exited = tokio::time::timeout(Duration::from_secs(1), w.child.wait()).await;
+            if exited.is_err() && !unreachable {
+                return false; // alive: the failure was something else
+            }
         }
+        tracing::error!("STT worker died or stopped answering; restarting it");
+        let _ = w.child.kill().await;
         match start_worker(&self.config, generation + 1).await {
             Ok(new) => {
-                *w = new; // the old Child is dropped (and killed if still there)
+                *w = new;
                 true
             }
             Err(e) => {
