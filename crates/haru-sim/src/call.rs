@@ -6,22 +6,22 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use futures::{SinkExt, StreamExt};
 use haru_audio::{FRAME_SAMPLES, mulaw};
 use haru_telephony::media::{Dtmf, MarkBody, MediaFormat, MediaIn, Start, StopBody};
 use haru_telephony::{Inbound, Outbound};
-use rand::Rng;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::config::SimConfig;
 use crate::playout::Playout;
-use crate::report::{CallEnd, ReplyStats, SimEvent, SimReport, TranscriptMessage, TurnReport};
-use crate::twiml::{StreamTarget, parse_connect_stream};
+use crate::report::{CallEnd, ReplyStats, SimEvent, SimReport, TurnReport};
+use crate::twiml::StreamTarget;
+use crate::webhook::{Ids, answer, fetch_transcript, random_sid};
 
 const FRAME_MS: f64 = 20.0;
 const SAMPLES_PER_MS: u64 = 8;
@@ -46,112 +46,16 @@ pub async fn run_call(
     };
     let target = answer(&http, &cfg, &ids).await?;
     // No Nagle: 20 ms frames must leave now, not when a delayed ACK comes back.
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(target.url.as_str(), None, true)
+    let connect = tokio_tungstenite::connect_async_with_config(target.url.as_str(), None, true);
+    let (ws, _) = tokio::time::timeout(Duration::from_secs(10), connect)
         .await
+        .map_err(|_| anyhow!("timed out opening the media stream at {}", target.url))?
         .with_context(|| format!("cannot open the media stream at {}", target.url))?;
     let server = cfg.server.clone();
     let call = Call::new(cfg, ids, target, events);
     let mut report = call.run(ws).await;
     report.transcript = fetch_transcript(&http, &server, &report.call_sid).await;
     Ok(report)
-}
-
-struct Ids {
-    call_sid: String,
-    account_sid: String,
-    stream_sid: String,
-}
-
-fn random_sid(prefix: &str) -> String {
-    let mut rng = rand::rng();
-    let hex: String = (0..32)
-        .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0'))
-        .collect();
-    format!("{prefix}{hex}")
-}
-
-fn base(url: &str) -> &str {
-    url.trim_end_matches('/')
-}
-
-/// Step 1–2: the voice webhook, signed like Twilio, and the TwiML it answers with.
-async fn answer(http: &reqwest::Client, cfg: &SimConfig, ids: &Ids) -> Result<StreamTarget> {
-    let url = format!("{}/api/twilio/voice", base(&cfg.server));
-    let public_url = format!(
-        "{}/api/twilio/voice",
-        base(cfg.public_base.as_deref().unwrap_or(&cfg.server))
-    );
-    let params: Vec<(String, String)> = [
-        ("AccountSid", ids.account_sid.as_str()),
-        ("ApiVersion", "2010-04-01"),
-        ("CallSid", &ids.call_sid),
-        ("CallStatus", "ringing"),
-        ("Called", &cfg.to),
-        ("Caller", &cfg.from),
-        ("Direction", "inbound"),
-        ("From", &cfg.from),
-        ("To", &cfg.to),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let mut req = http.post(&url).form(&params);
-    if let Some(token) = &cfg.auth_token {
-        let sig = haru_telephony::signature::compute(token, &public_url, &params);
-        req = req.header("X-Twilio-Signature", sig);
-    }
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| anyhow!("cannot reach haru at {url}: {}", error_chain(&e)))?;
-    let status = resp.status();
-    let body = resp
-        .text()
-        .await
-        .map_err(|e| anyhow!("haru's answer to POST {url} could not be read: {e}"))?;
-    if !status.is_success() {
-        let body: String = body.chars().take(300).collect();
-        bail!("haru answered POST {url} with {status}: {body}");
-    }
-    parse_connect_stream(&body).with_context(|| format!("bad TwiML from POST {url}"))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        src = s.source();
-    }
-    out
-}
-
-/// The server may not offer transcripts; anything but a usable answer means "none".
-async fn fetch_transcript(
-    http: &reqwest::Client,
-    server: &str,
-    call_sid: &str,
-) -> Option<Vec<TranscriptMessage>> {
-    let url = format!("{}/api/calls/{call_sid}", base(server));
-    let resp = http
-        .get(&url)
-        .timeout(Duration::from_secs(3))
-        .send()
-        .await
-        .ok()?;
-    if !resp.status().is_success() {
-        tracing::debug!(status = %resp.status(), "no transcript at {url}");
-        return None;
-    }
-    let json: serde_json::Value = resp.json().await.ok()?;
-    let messages = json.get("messages")?.as_array()?;
-    Some(
-        messages
-            .iter()
-            .filter_map(|m| serde_json::from_value(m.clone()).ok())
-            .collect(),
-    )
 }
 
 /// Where the call is in the caller's script.
@@ -206,10 +110,10 @@ struct Call {
 /// Why sending failed: the peer is gone.
 struct Gone;
 
-type Sink = futures::stream::SplitSink<
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-    Message,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Sink = futures::stream::SplitSink<Ws, Message>;
+type Source = futures::stream::SplitStream<Ws>;
 
 impl Call {
     fn new(
@@ -252,12 +156,7 @@ impl Call {
         }
     }
 
-    async fn run(
-        mut self,
-        ws: tokio_tungstenite::WebSocketStream<
-            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-        >,
-    ) -> SimReport {
+    async fn run(mut self, ws: Ws) -> SimReport {
         let (mut sink, mut stream) = ws.split();
         self.started = Instant::now();
         self.emit(SimEvent::Connected {
@@ -292,15 +191,7 @@ impl Call {
         self.into_report(ended, at_ms)
     }
 
-    async fn converse(
-        &mut self,
-        sink: &mut Sink,
-        stream: &mut futures::stream::SplitStream<
-            tokio_tungstenite::WebSocketStream<
-                tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-            >,
-        >,
-    ) -> Result<(), Gone> {
+    async fn converse(&mut self, sink: &mut Sink, stream: &mut Source) -> Result<(), Gone> {
         // Twilio opens with `connected` (no sequence number) then `start`.
         send(
             sink,

@@ -136,8 +136,8 @@ pub fn summary(r: &SimReport) -> String {
     if r.greeting.bot_audio_ms > 0 {
         let _ = writeln!(
             s,
-            "  greeting: {} after {}",
-            format_args!("{} ms", r.greeting.bot_audio_ms),
+            "  greeting: {} ms of audio after {}",
+            r.greeting.bot_audio_ms,
             ms(r.greeting.latency_ms)
         );
     }

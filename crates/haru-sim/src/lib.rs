@@ -26,6 +26,7 @@ mod config;
 mod playout;
 mod report;
 pub mod twiml;
+mod webhook;
 
 pub use call::run_call;
 pub use config::{SimConfig, Turn};
