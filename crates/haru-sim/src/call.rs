@@ -164,7 +164,11 @@ impl Call {
             stream_sid: self.ids.stream_sid.clone(),
             stream_url: self.target.url.clone(),
         });
-        let ended = match self.converse(&mut sink, &mut stream).await {
+        let outcome = self.converse(&mut sink, &mut stream).await;
+        // The call is over when the script ends or the server leaves, not after the close
+        // handshake below.
+        let at_ms = self.now() as u64;
+        let ended = match outcome {
             Ok(()) => {
                 let stop = Inbound::Stop {
                     sequence_number: Some(self.next_seq()),
@@ -186,7 +190,6 @@ impl Call {
             }
             Err(Gone) => CallEnd::ServerClosed,
         };
-        let at_ms = self.now() as u64;
         self.emit(SimEvent::Ended { at_ms, how: ended });
         self.into_report(ended, at_ms)
     }

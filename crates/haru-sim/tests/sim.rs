@@ -412,3 +412,29 @@ async fn wss_stream_urls_use_tls() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn dtmf_only_turn_and_reply_timeout() {
+    let (server, log) = fake::start(fake::Script::default()).await;
+    let mut cfg = config(
+        &server,
+        vec![Turn::dtmf("5#"), speech_turn(400, 100, "after")],
+    );
+    // Long enough for reply 2 (≈200 ms + 1 s of audio + 800 ms settle), short for the test.
+    cfg.turn_timeout = Duration::from_secs(3);
+    let report = run_call(cfg, None).await.unwrap();
+    // The fake does not answer key presses: that reply times out and the script moves on.
+    assert!(report.turns[0].reply.timed_out);
+    assert_eq!(report.turns[0].reply.bot_audio_ms, 0);
+    assert_eq!(report.turns[0].caller_audio_ms, 0);
+    assert!(!report.turns[1].reply.timed_out);
+    assert_eq!(report.turns[1].reply.bot_audio_ms, 1000);
+    let log = log.lock().unwrap();
+    let digits: Vec<_> = log
+        .received
+        .iter()
+        .filter(|(_, v)| v["event"] == "dtmf")
+        .map(|(_, v)| v["dtmf"]["digit"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(digits, ["5", "#"]);
+}
