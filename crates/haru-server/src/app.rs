@@ -1,0 +1,160 @@
+//! Application state and router.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use haru_providers::{Endpoint, OpenAiChat, OpenAiSynthesizer, OpenAiTranscriber};
+use haru_session::{CallEnded, PhraseCache, Providers, SessionDeps};
+use haru_store::CallStore;
+use haru_telephony::TwilioClient;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::{metrics, twilio_routes, ws};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub cfg: Arc<Config>,
+    pub store: Arc<dyn CallStore>,
+    pub twilio: Option<TwilioClient>,
+    pub deps: SessionDeps,
+}
+
+pub struct App {
+    pub state: AppState,
+    router: Router,
+    /// Calls that ended, for post-call work.
+    pub ended: mpsc::UnboundedReceiver<CallEnded>,
+}
+
+/// Builds the app with the store named in the config.
+pub async fn build(cfg: Config) -> anyhow::Result<App> {
+    let store = haru_store::open(&cfg.database_url).await?;
+    build_with_store(cfg, store)
+}
+
+pub fn build_with_store(cfg: Config, store: Arc<dyn CallStore>) -> anyhow::Result<App> {
+    let http = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .pool_idle_timeout(std::time::Duration::from_secs(90))
+        .build()?;
+    let p = &cfg.providers;
+    let key = p.api_key.as_ref().map(|k| k.expose());
+    let providers = Providers {
+        stt: Arc::new(OpenAiTranscriber::new(
+            http.clone(),
+            Endpoint::new(&p.stt_base_url, key),
+            &p.stt_model,
+            p.stt_language.as_deref(),
+        )),
+        llm: Arc::new(
+            OpenAiChat::new(http.clone(), Endpoint::new(&p.llm_base_url, key), &p.llm_model)
+                .with_limits(p.llm_max_tokens, None),
+        ),
+        tts: Arc::new(OpenAiSynthesizer::new(
+            http.clone(),
+            Endpoint::new(&p.tts_base_url, key),
+            &p.tts_model,
+            &p.tts_voice,
+        )),
+    };
+    let twilio = match (&cfg.twilio.account_sid, &cfg.twilio.auth_token) {
+        (Some(sid), Some(token)) => Some(TwilioClient::new(
+            http.clone(),
+            &cfg.twilio.api_base,
+            sid,
+            token.expose(),
+        )),
+        _ => None,
+    };
+    let (ended_tx, ended) = mpsc::unbounded_channel();
+    let deps = SessionDeps {
+        providers,
+        store: store.clone(),
+        twilio: twilio.clone(),
+        phrases: PhraseCache::default(),
+        cfg: Arc::new(cfg.session.clone()),
+        ended: Some(ended_tx),
+    };
+    let state = AppState {
+        cfg: Arc::new(cfg),
+        store,
+        twilio,
+        deps,
+    };
+    let router = router(state.clone());
+    Ok(App {
+        state,
+        router,
+        ended,
+    })
+}
+
+fn router(state: AppState) -> Router {
+    let metrics_handle = metrics::handle();
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/metrics",
+            get(move || {
+                let h = metrics_handle.clone();
+                async move { h.map(|h| h.render()).unwrap_or_default() }
+            }),
+        )
+        .route("/api/twilio/voice", post(twilio_routes::voice))
+        .route("/api/twilio/call-status", post(twilio_routes::call_status))
+        .route("/api/twilio/call", post(twilio_routes::place_call))
+        .route("/api/twilio/stream", get(ws::stream))
+        // Webhook bodies are small; refuse anything large before parsing it.
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .with_state(state)
+}
+
+impl App {
+    /// Extra routes (the REST API) merged into the same server.
+    pub fn merge(mut self, other: Router) -> Self {
+        self.router = self.router.merge(other);
+        self
+    }
+
+    pub fn log_startup(&self, addr: SocketAddr) {
+        let cfg = &self.state.cfg;
+        info!("haru listening on http://{addr}");
+        info!(
+            "Twilio voice webhook: {}  status callback: {}",
+            cfg.public_base.http_url("/api/twilio/voice"),
+            cfg.public_base.http_url("/api/twilio/call-status")
+        );
+        if !cfg.public_base_configured {
+            warn!("API_BASE_URL is not set: Twilio cannot reach {}; set it to your public (e.g. ngrok) host", cfg.public_base.http_url(""));
+        }
+        if cfg.twilio.auth_token.is_none() {
+            warn!("TWILIO_AUTH_TOKEN is not set: webhook signatures are NOT checked (fine for local tests only)");
+        }
+        if cfg.providers.api_key.is_none() && cfg.providers.llm_base_url.contains("api.openai.com") {
+            warn!("OPENAI_API_KEY is not set but the providers point at api.openai.com");
+        }
+    }
+
+    /// Serves until `shutdown` is cancelled. Connection info is kept for loopback checks.
+    pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
+        let addr = listener.local_addr()?;
+        self.log_startup(addr);
+        axum::serve(
+            listener,
+            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+    }
+
+    pub fn into_parts(self) -> (Router, AppState, mpsc::UnboundedReceiver<CallEnded>) {
+        (self.router, self.state, self.ended)
+    }
+}

@@ -1,0 +1,286 @@
+//! Configuration from environment variables (and an optional `.env`), validated at start-up.
+//!
+//! Names follow the seed (`OPENAI_API_KEY`, `TEST_PHONE_NUMBER`, `API_BASE_URL`). A bad
+//! value gives one error naming the variable; secret values never appear in errors or logs.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use haru_session::SessionConfig;
+use haru_telephony::url::PublicBase;
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error in {var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+/// A secret that prints as `<redacted>`.
+#[derive(Clone, Default, PartialEq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    pub api_key: Option<Secret>,
+    pub stt_base_url: String,
+    pub llm_base_url: String,
+    pub tts_base_url: String,
+    pub stt_model: String,
+    pub stt_language: Option<String>,
+    pub llm_model: String,
+    pub llm_max_tokens: Option<u32>,
+    pub tts_model: String,
+    pub tts_voice: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct TwilioConfig {
+    pub account_sid: Option<String>,
+    pub auth_token: Option<Secret>,
+    pub phone_number: Option<String>,
+    pub test_phone_number: Option<String>,
+    pub api_base: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub public_base: PublicBase,
+    pub public_base_configured: bool,
+    pub database_url: String,
+    pub log_format: LogFormat,
+    pub api_token: Option<Secret>,
+    pub timezone: String,
+    pub providers: ProviderConfig,
+    pub twilio: TwilioConfig,
+    pub session: SessionConfig,
+}
+
+/// Reads variables through `get`, so tests can configure without touching the process env.
+pub struct Source<F: Fn(&str) -> Option<String>>(pub F);
+
+impl<F: Fn(&str) -> Option<String>> Source<F> {
+    fn opt(&self, var: &str) -> Option<String> {
+        (self.0)(var).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    }
+
+    fn or(&self, var: &str, default: &str) -> String {
+        self.opt(var).unwrap_or_else(|| default.to_string())
+    }
+
+    fn parse<T: std::str::FromStr>(&self, var: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.opt(var) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|e: T::Err| ConfigError {
+                var,
+                message: format!("`{v}` is not valid: {e}"),
+            }),
+        }
+    }
+
+    fn ms(&self, var: &'static str, default: u64) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_millis(self.parse(var, default)?))
+    }
+
+    fn url(&self, var: &'static str, default: &str) -> Result<String, ConfigError> {
+        let v = self.or(var, default);
+        match url::Url::parse(&v) {
+            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(v.trim_end_matches('/').to_string()),
+            _ => Err(ConfigError {
+                var,
+                message: format!("`{v}` is not an http(s) URL"),
+            }),
+        }
+    }
+}
+
+impl Config {
+    /// Loads `.env` (if present) and the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let _ = dotenvy::dotenv();
+        Self::from_source(&Source(|k| std::env::var(k).ok()))
+    }
+
+    pub fn from_source<F: Fn(&str) -> Option<String>>(s: &Source<F>) -> Result<Self, ConfigError> {
+        let bind: SocketAddr = s.parse("HARU_BIND", "0.0.0.0:8000".parse().expect("literal"))?;
+        let (public_base, configured) = match s.opt("API_BASE_URL") {
+            Some(v) => (
+                PublicBase::parse(&v).map_err(|e| ConfigError {
+                    var: "API_BASE_URL",
+                    message: e.to_string(),
+                })?,
+                true,
+            ),
+            None => {
+                let host = if bind.ip().is_unspecified() { "127.0.0.1".to_string() } else { bind.ip().to_string() };
+                (
+                    PublicBase::parse(&format!("http://{host}:{}", bind.port())).map_err(|e| ConfigError {
+                        var: "HARU_BIND",
+                        message: e.to_string(),
+                    })?,
+                    false,
+                )
+            }
+        };
+        let log_format = match s.or("HARU_LOG_FORMAT", "pretty").as_str() {
+            "pretty" | "text" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(ConfigError {
+                    var: "HARU_LOG_FORMAT",
+                    message: format!("`{other}` is not one of pretty, json"),
+                });
+            }
+        };
+        let openai_base = s.url("OPENAI_BASE_URL", "https://api.openai.com/v1")?;
+        let providers = ProviderConfig {
+            api_key: s.opt("OPENAI_API_KEY").map(Secret),
+            stt_base_url: s.url("HARU_STT_BASE_URL", &openai_base)?,
+            llm_base_url: s.url("HARU_LLM_BASE_URL", &openai_base)?,
+            tts_base_url: s.url("HARU_TTS_BASE_URL", &openai_base)?,
+            stt_model: s.or("HARU_STT_MODEL", "whisper-1"),
+            stt_language: Some(s.or("HARU_STT_LANGUAGE", "ko")).filter(|l| l != "auto"),
+            llm_model: s.or("HARU_LLM_MODEL", "gpt-4o-mini"),
+            llm_max_tokens: s.opt("HARU_LLM_MAX_TOKENS").map(|v| v.parse()).transpose().map_err(|e| ConfigError {
+                var: "HARU_LLM_MAX_TOKENS",
+                message: format!("not a number: {e}"),
+            })?,
+            tts_model: s.or("HARU_TTS_MODEL", "tts-1"),
+            tts_voice: s.or("HARU_TTS_VOICE", "alloy"),
+        };
+        let twilio = TwilioConfig {
+            account_sid: s.opt("TWILIO_ACCOUNT_SID"),
+            auth_token: s.opt("TWILIO_AUTH_TOKEN").map(Secret),
+            phone_number: s.opt("TWILIO_PHONE_NUMBER"),
+            test_phone_number: s.opt("TEST_PHONE_NUMBER"),
+            api_base: s.url("TWILIO_API_BASE", "https://api.twilio.com")?,
+        };
+        if let Some(sid) = &twilio.account_sid {
+            if !sid.starts_with("AC") || sid.len() != 34 {
+                return Err(ConfigError {
+                    var: "TWILIO_ACCOUNT_SID",
+                    message: "expected `AC` followed by 32 hex characters".into(),
+                });
+            }
+        }
+        let d = SessionConfig::default();
+        let mut turn = d.turn.clone();
+        turn.vad_threshold = s.parse("HARU_VAD_THRESHOLD", turn.vad_threshold)?;
+        turn.min_speech_ms = s.parse("HARU_MIN_SPEECH_MS", turn.min_speech_ms)?;
+        turn.pause_ms = s.parse("HARU_PAUSE_MS", turn.pause_ms)?;
+        turn.end_silence_ms = s.parse("HARU_END_SILENCE_MS", turn.end_silence_ms)?;
+        turn.min_utterance_ms = s.parse("HARU_MIN_UTTERANCE_MS", turn.min_utterance_ms)?;
+        turn.max_utterance_ms = s.parse("HARU_MAX_UTTERANCE_MS", turn.max_utterance_ms)?;
+        if turn.pause_ms > turn.end_silence_ms {
+            return Err(ConfigError {
+                var: "HARU_PAUSE_MS",
+                message: "must not exceed HARU_END_SILENCE_MS".into(),
+            });
+        }
+        let session = SessionConfig {
+            turn,
+            system_prompt: s.or("HARU_SYSTEM_PROMPT", &d.system_prompt),
+            greeting: (s.0)("HARU_GREETING").unwrap_or(d.greeting.clone()),
+            goodbye: s.or("HARU_GOODBYE", &d.goodbye),
+            apology: s.or("HARU_APOLOGY", &d.apology),
+            idle_prompt: s.or("HARU_IDLE_PROMPT", &d.idle_prompt),
+            end_keywords: s
+                .opt("HARU_END_KEYWORDS")
+                .map(|v| v.split(',').map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect())
+                .unwrap_or(d.end_keywords.clone()),
+            barge_in_min_ms: s.parse("HARU_BARGE_IN_MIN_MS", d.barge_in_min_ms)?,
+            idle_timeout: s.ms("HARU_IDLE_TIMEOUT_MS", d.idle_timeout.as_millis() as u64)?,
+            max_call: s.ms("HARU_MAX_CALL_MS", d.max_call.as_millis() as u64)?,
+            stt_timeout: s.ms("HARU_STT_TIMEOUT_MS", d.stt_timeout.as_millis() as u64)?,
+            llm_timeout: s.ms("HARU_LLM_TIMEOUT_MS", d.llm_timeout.as_millis() as u64)?,
+            tts_timeout: s.ms("HARU_TTS_TIMEOUT_MS", d.tts_timeout.as_millis() as u64)?,
+            sentence_max_chars: s.parse("HARU_SENTENCE_MAX_CHARS", d.sentence_max_chars)?,
+            speculative: s.parse("HARU_SPECULATIVE", d.speculative)?,
+            max_history: s.parse("HARU_MAX_HISTORY", d.max_history)?,
+        };
+        Ok(Self {
+            bind,
+            public_base,
+            public_base_configured: configured,
+            database_url: s.or("HARU_DATABASE_URL", "sqlite:haru.db"),
+            log_format,
+            api_token: s.opt("HARU_API_TOKEN").map(Secret),
+            timezone: s.or("HARU_TIMEZONE", "Asia/Seoul"),
+            providers,
+            twilio,
+            session,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_source(&Source(move |k| map.get(k).cloned()))
+    }
+
+    #[test]
+    fn defaults_are_usable() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.bind.to_string(), "0.0.0.0:8000");
+        assert_eq!(c.providers.llm_base_url, "https://api.openai.com/v1");
+        assert_eq!(c.twilio.api_base, "https://api.twilio.com");
+        assert_eq!(c.database_url, "sqlite:haru.db");
+        assert_eq!(c.session.turn.end_silence_ms, 600);
+        assert!(!c.public_base_configured);
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable() {
+        let e = load(&[("HARU_BIND", "not-an-addr")]).unwrap_err();
+        assert_eq!(e.var, "HARU_BIND");
+        let e = load(&[("OPENAI_BASE_URL", "ftp://x")]).unwrap_err();
+        assert_eq!(e.var, "OPENAI_BASE_URL");
+        let e = load(&[("API_BASE_URL", "https://x.io/path")]).unwrap_err();
+        assert_eq!(e.var, "API_BASE_URL");
+        let e = load(&[("HARU_END_SILENCE_MS", "soon")]).unwrap_err();
+        assert_eq!(e.var, "HARU_END_SILENCE_MS");
+        let e = load(&[("TWILIO_ACCOUNT_SID", "XY123")]).unwrap_err();
+        assert_eq!(e.var, "TWILIO_ACCOUNT_SID");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = load(&[
+            ("OPENAI_API_KEY", "sk-very-secret"),
+            ("TWILIO_AUTH_TOKEN", "tw-very-secret"),
+            ("HARU_API_TOKEN", "api-very-secret"),
+        ])
+        .unwrap();
+        let dump = format!("{c:?}");
+        assert!(!dump.contains("very-secret"), "{dump}");
+        let e = load(&[("TWILIO_AUTH_TOKEN", "tw-very-secret"), ("HARU_BIND", "x")]).unwrap_err();
+        assert!(!e.to_string().contains("very-secret"));
+    }
+}

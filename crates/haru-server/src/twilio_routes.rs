@@ -1,0 +1,212 @@
+//! Twilio webhooks (`voice`, `call-status`) and the outbound-call trigger.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use haru_store::{NewCall, StatusEvent};
+use haru_telephony::rest::NewCall as RestCall;
+use haru_telephony::{TwilioError, signature, twiml};
+use rand::RngCore;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+use tracing::{info, warn};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+pub const STREAM_PATH: &str = "/api/twilio/stream";
+
+/// Parses the form body and, when an auth token is configured, checks `X-Twilio-Signature`
+/// against the public URL rebuilt from `API_BASE_URL` (never from the Host header).
+fn verified_form(
+    state: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, ApiError> {
+    let params: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed form body: {e}")))?;
+    if let Some(token) = &state.cfg.twilio.auth_token {
+        let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or(uri.path());
+        let url = state.cfg.public_base.http_url(path_and_query);
+        let sig = headers
+            .get("x-twilio-signature")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if sig.is_empty() || !signature::validate(token.expose(), &url, &params, sig) {
+            warn!(path = uri.path(), "rejected webhook: invalid or missing X-Twilio-Signature");
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "invalid Twilio signature"));
+        }
+    }
+    Ok(params)
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
+}
+
+fn xml(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
+}
+
+/// Answers a call with TwiML that connects its audio to our WebSocket.
+pub async fn voice(State(state): State<AppState>, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let params = verified_form(&state, &uri, &headers, &body)?;
+    let Some(call_sid) = param(&params, "CallSid") else {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "CallSid is required"));
+    };
+    let direction = param(&params, "Direction").unwrap_or("inbound").to_string();
+    let mut raw = [0u8; 24];
+    rand::rng().fill_bytes(&mut raw);
+    let token = hex::encode(raw);
+    let call = NewCall {
+        call_sid: call_sid.to_string(),
+        direction: direction.clone(),
+        from_number: param(&params, "From").map(str::to_string),
+        to_number: param(&params, "To").map(str::to_string),
+        stream_token: Some(token.clone()),
+        status: param(&params, "CallStatus").map(str::to_string),
+    };
+    if let Err(e) = state.store.upsert_call(&call).await {
+        warn!(call_sid, error = %e, "could not store call");
+        return Ok(xml(twiml::say_and_hangup(
+            "죄송합니다. 지금은 통화를 연결할 수 없습니다.",
+            "ko-KR",
+        )));
+    }
+    info!(call_sid, direction = %direction, "voice webhook: connecting media stream");
+    let url = state.cfg.public_base.ws_url(STREAM_PATH);
+    Ok(xml(twiml::connect_stream(
+        &url,
+        &[("callSid", call_sid), ("direction", &direction), ("token", &token)],
+    )))
+}
+
+/// Records a status callback (initiated, ringing, answered/in-progress, completed, ...).
+pub async fn call_status(State(state): State<AppState>, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<StatusCode, ApiError> {
+    let params = verified_form(&state, &uri, &headers, &body)?;
+    let (Some(call_sid), Some(status)) = (param(&params, "CallSid"), param(&params, "CallStatus")) else {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "CallSid and CallStatus are required"));
+    };
+    let as_json: serde_json::Map<String, serde_json::Value> = params
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    let event = StatusEvent {
+        call_sid: call_sid.to_string(),
+        call_status: status.to_string(),
+        call_duration: param(&params, "CallDuration").and_then(|d| d.parse().ok()),
+        timestamp: param(&params, "Timestamp").map(str::to_string),
+        sequence: param(&params, "SequenceNumber").and_then(|d| d.parse().ok()),
+        params_json: serde_json::Value::Object(as_json).to_string(),
+    };
+    state.store.record_status(&event).await.map_err(|e| {
+        warn!(call_sid, error = %e, "could not store status callback");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "could not store the status event")
+    })?;
+    info!(call_sid, status, "call status");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, Default)]
+pub struct CallRequest {
+    to: Option<String>,
+}
+
+/// The operator's own endpoints: bearer token when one is configured, else loopback only.
+pub fn authorize_operator(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Result<(), ApiError> {
+    match &state.cfg.api_token {
+        Some(token) => {
+            let given = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or("");
+            if bool::from(given.as_bytes().ct_eq(token.expose().as_bytes())) {
+                Ok(())
+            } else {
+                Err(ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"))
+            }
+        }
+        None if peer.ip().is_loopback() => Ok(()),
+        None => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "HARU_API_TOKEN is not set, so this endpoint only answers local requests",
+        )),
+    }
+}
+
+/// Places an outbound call through Twilio's REST API.
+pub async fn place_call(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    authorize_operator(&state, peer, &headers)?;
+    let req: CallRequest = if body.iter().all(|b| b.is_ascii_whitespace()) {
+        CallRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body must be JSON like {{\"to\": \"+82...\"}}: {e}")))?
+    };
+    let cfg = &state.cfg;
+    let Some(client) = &state.twilio else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Twilio is not configured: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN",
+        ));
+    };
+    let Some(from) = &cfg.twilio.phone_number else {
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "TWILIO_PHONE_NUMBER is not set"));
+    };
+    let Some(to) = req.to.or_else(|| cfg.twilio.test_phone_number.clone()) else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "no destination: send {\"to\": \"+82...\"} or set TEST_PHONE_NUMBER",
+        ));
+    };
+    let url = cfg.public_base.http_url("/api/twilio/voice");
+    let status_callback = cfg.public_base.http_url("/api/twilio/call-status");
+    let call = RestCall {
+        to: &to,
+        from,
+        url: &url,
+        status_callback: &status_callback,
+    };
+    match client.create_call(&call).await {
+        Ok(created) => {
+            info!(call_sid = %created.sid, "outbound call placed");
+            let _ = state
+                .store
+                .upsert_call(&NewCall {
+                    call_sid: created.sid.clone(),
+                    direction: "outbound-api".into(),
+                    from_number: Some(from.clone()),
+                    to_number: Some(to.clone()),
+                    stream_token: None,
+                    status: created.status.clone(),
+                })
+                .await;
+            Ok(Json(serde_json::json!({
+                "call_sid": created.sid,
+                "status": created.status,
+                "to": to,
+            })))
+        }
+        Err(TwilioError::Api { status, code, message, .. }) => Err(ApiError {
+            status: StatusCode::BAD_GATEWAY,
+            message: format!("Twilio refused the call (HTTP {status}, code {code}): {message}"),
+            code: Some(code),
+        }),
+        Err(e) => Err(ApiError::new(StatusCode::BAD_GATEWAY, e.to_string())),
+    }
+}

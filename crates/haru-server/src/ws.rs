@@ -1,0 +1,262 @@
+//! The Media Streams WebSocket: handshake, binding to the call, and frame intake.
+//!
+//! A stream is accepted only if its `start.customParameters.token` equals the token this
+//! server issued for that call in the TwiML. After that, the reader only decodes and
+//! forwards; all conversation logic lives in the session task. Bad frames are logged with
+//! the call SID and skipped; they never reach the session and never touch another call.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use base64::Engine as _;
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use haru_audio::mulaw;
+use haru_session::{Input, Session};
+use haru_telephony::media::Start;
+use haru_telephony::{Inbound, Outbound};
+use metrics::counter;
+use subtle::ConstantTimeEq;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::app::AppState;
+
+/// Largest text message we parse; Twilio's 20 ms media messages are ~400 bytes.
+const MAX_MESSAGE: usize = 32 * 1024;
+/// Largest decoded audio payload accepted in one message (1 s of 8 kHz µ-law).
+const MAX_PAYLOAD: usize = 8_000;
+/// Frames queued for a busy session before intake starts dropping (10 s of audio).
+const INPUT_QUEUE: usize = 500;
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn stream(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(1 << 20)
+        .max_frame_size(1 << 20)
+        .on_upgrade(move |socket| handle(socket, state))
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+type Source = SplitStream<WebSocket>;
+
+async fn close(mut sink: Sink, code: u16, reason: &str) {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason.to_string()),
+    };
+    let _ = sink.send(Message::Close(Some(frame))).await;
+    let _ = sink.close().await;
+}
+
+async fn handle(socket: WebSocket, state: AppState) {
+    let (sink, mut source) = socket.split();
+    let start = match tokio::time::timeout(HANDSHAKE_TIMEOUT, wait_for_start(&mut source)).await {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            info!("media stream closed before `start`");
+            return;
+        }
+        Err(_) => {
+            warn!("media stream sent no `start` within {HANDSHAKE_TIMEOUT:?}; closing");
+            close(sink, 1008, "no start event").await;
+            return;
+        }
+    };
+    let call_sid = start.call_sid.clone();
+    let stream_sid = start.stream_sid.clone();
+    if let Err(reason) = authorize(&state, &start).await {
+        warn!(call_sid = %call_sid, stream_sid = %stream_sid, reason, "media stream rejected");
+        let _ = state
+            .store
+            .record_stream_event(&call_sid, Some(&stream_sid), "rejected", Some(reason))
+            .await;
+        close(sink, 1008, reason).await;
+        return;
+    }
+    let _ = state.store.set_stream(&call_sid, &stream_sid).await;
+    let _ = state
+        .store
+        .record_stream_event(&call_sid, Some(&stream_sid), "started", None)
+        .await;
+
+    let (in_tx, in_rx) = mpsc::channel(INPUT_QUEUE);
+    let (out_tx, out_rx) = mpsc::channel::<Outbound>(256);
+    let session = Session::new(call_sid.clone(), stream_sid.clone(), state.deps.clone(), out_tx);
+    let mut session = tokio::spawn(session.run(in_rx));
+    let writer = tokio::spawn(write_loop(sink, out_rx));
+    let ended_by = tokio::select! {
+        why = read_loop(source, in_tx, &call_sid, &stream_sid) => why,
+        r = &mut session => {
+            if let Err(e) = r { warn!(call_sid = %call_sid, error = %e, "session task failed"); }
+            "session ended"
+        }
+    };
+    if !session.is_finished() {
+        // The reader stopped (stop event or closed socket); the session saves and exits.
+        if let Err(e) = (&mut session).await {
+            warn!(call_sid = %call_sid, error = %e, "session task failed");
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    let _ = state
+        .store
+        .record_stream_event(&call_sid, Some(&stream_sid), "closed", Some(ended_by))
+        .await;
+}
+
+async fn wait_for_start(source: &mut Source) -> Option<Start> {
+    while let Some(msg) = source.next().await {
+        let text = match msg {
+            Ok(Message::Text(t)) => t,
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => continue,
+        };
+        if text.len() > MAX_MESSAGE {
+            warn!(len = text.len(), "oversized message before start; skipped");
+            continue;
+        }
+        match serde_json::from_str::<Inbound>(&text) {
+            Ok(Inbound::Start { start, .. }) => return Some(start),
+            Ok(Inbound::Connected { .. }) | Ok(Inbound::Unknown) => {}
+            Ok(other) => {
+                counter!(haru_session::metrics::BAD_MESSAGES_TOTAL).increment(1);
+                warn!(event = ?std::mem::discriminant(&other), "message before `start`; skipped");
+            }
+            Err(e) => {
+                counter!(haru_session::metrics::BAD_MESSAGES_TOTAL).increment(1);
+                warn!(error = %e, "invalid JSON before `start`; skipped");
+            }
+        }
+    }
+    None
+}
+
+/// The stream must carry the token issued for this call, and name the same call.
+async fn authorize(state: &AppState, start: &Start) -> Result<(), &'static str> {
+    let given = start.custom_parameters.get("token").ok_or("missing stream token")?;
+    if let Some(sid) = start.custom_parameters.get("callSid") {
+        if sid != &start.call_sid {
+            return Err("stream parameters name another call");
+        }
+    }
+    let issued = state
+        .store
+        .stream_token(&start.call_sid)
+        .await
+        .map_err(|_| "store unavailable")?
+        .ok_or("unknown call")?;
+    if bool::from(issued.as_bytes().ct_eq(given.as_bytes())) {
+        Ok(())
+    } else {
+        Err("wrong stream token")
+    }
+}
+
+async fn read_loop(
+    mut source: Source,
+    input: mpsc::Sender<Input>,
+    call_sid: &str,
+    stream_sid: &str,
+) -> &'static str {
+    let mut dropped: u64 = 0;
+    while let Some(msg) = source.next().await {
+        let text = match msg {
+            Ok(Message::Text(t)) => t,
+            Ok(Message::Close(_)) => return "socket closed",
+            Ok(Message::Binary(_)) => {
+                warn!(call_sid, "binary WebSocket message; skipped");
+                continue;
+            }
+            Ok(_) => continue,
+            Err(e) => {
+                warn!(call_sid, error = %e, "WebSocket error; closing stream");
+                return "socket error";
+            }
+        };
+        if text.len() > MAX_MESSAGE {
+            counter!(haru_session::metrics::BAD_MESSAGES_TOTAL).increment(1);
+            warn!(call_sid, len = text.len(), "oversized message; skipped");
+            continue;
+        }
+        let parsed = match serde_json::from_str::<Inbound>(&text) {
+            Ok(m) => m,
+            Err(e) => {
+                counter!(haru_session::metrics::BAD_MESSAGES_TOTAL).increment(1);
+                warn!(call_sid, error = %e, "invalid message; skipped");
+                continue;
+            }
+        };
+        let (sid, item) = match parsed {
+            Inbound::Media { media, stream_sid: sid, .. } => {
+                if media.track.as_deref().is_some_and(|t| t != "inbound" && t != "inbound_track") {
+                    continue;
+                }
+                let bytes = match base64::engine::general_purpose::STANDARD.decode(media.payload.as_bytes()) {
+                    Ok(b) if b.len() <= MAX_PAYLOAD => b,
+                    Ok(b) => {
+                        warn!(call_sid, len = b.len(), "media payload too large; skipped");
+                        continue;
+                    }
+                    Err(e) => {
+                        counter!(haru_session::metrics::BAD_MESSAGES_TOTAL).increment(1);
+                        warn!(call_sid, error = %e, "media payload is not base64; skipped");
+                        continue;
+                    }
+                };
+                (sid, Input::Audio(mulaw::decode(&bytes)))
+            }
+            Inbound::Mark { mark, stream_sid: sid, .. } => (sid, Input::Mark(mark.name)),
+            Inbound::Dtmf { dtmf, stream_sid: sid, .. } => (sid, Input::Dtmf(dtmf.digit)),
+            Inbound::Stop { stream_sid: sid, .. } => {
+                if sid == stream_sid {
+                    let _ = input.send(Input::Stop).await;
+                    return "stop";
+                }
+                (sid, Input::Stop)
+            }
+            Inbound::Start { .. } => {
+                warn!(call_sid, "second `start` on a running stream; ignored");
+                continue;
+            }
+            Inbound::Connected { .. } | Inbound::Unknown => continue,
+        };
+        if sid != stream_sid {
+            counter!(haru_session::metrics::BAD_MESSAGES_TOTAL).increment(1);
+            warn!(call_sid, got = %sid, "message for another stream; skipped");
+            continue;
+        }
+        match item {
+            // Audio never waits: a stalled session loses frames (counted), not the socket.
+            Input::Audio(_) => match input.try_send(item) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    dropped += 1;
+                    counter!(haru_session::metrics::DROPPED_FRAMES_TOTAL).increment(1);
+                    if dropped.is_power_of_two() {
+                        warn!(call_sid, dropped, "session is behind; dropping audio frames");
+                    }
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return "session ended",
+            },
+            other => {
+                if input.send(other).await.is_err() {
+                    return "session ended";
+                }
+            }
+        }
+    }
+    "socket closed"
+}
+
+async fn write_loop(mut sink: Sink, mut out: mpsc::Receiver<Outbound>) {
+    while let Some(msg) = out.recv().await {
+        if sink.send(Message::Text(Utf8Bytes::from(msg.to_json()))).await.is_err() {
+            return;
+        }
+    }
+    // Every sender is gone: the session ended (e.g. after a goodbye), so close politely.
+    let _ = sink.send(Message::Close(Some(CloseFrame { code: 1000, reason: Utf8Bytes::from_static("call ended") }))).await;
+    let _ = sink.close().await;
+}

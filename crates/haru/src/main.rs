@@ -1,0 +1,103 @@
+//! `haru`: the server and its tools.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use haru_fakes::{FakeOpenAi, FakeOpenAiConfig, FakeTwilio, FakeTwilioConfig};
+use haru_server::{Config, LogFormat};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "haru", version, about = "Real-time phone voice conversations over Twilio")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (configuration from the environment and .env; see README).
+    Serve,
+    /// Run local fake OpenAI-compatible and Twilio REST servers (for trying haru and benchmarks).
+    FakeProviders(FakeArgs),
+}
+
+#[derive(clap::Args)]
+struct FakeArgs {
+    /// Address of the fake OpenAI-compatible server (base URL is http://ADDR/v1).
+    #[arg(long, default_value = "127.0.0.1:8070")]
+    openai: SocketAddr,
+    /// Address of the fake Twilio REST API.
+    #[arg(long, default_value = "127.0.0.1:8071")]
+    twilio: SocketAddr,
+    #[arg(long, default_value_t = 150)]
+    stt_delay_ms: u64,
+    #[arg(long, default_value_t = 200)]
+    llm_first_token_ms: u64,
+    #[arg(long, default_value_t = 50.0)]
+    llm_tokens_per_sec: f64,
+    #[arg(long, default_value_t = 150)]
+    tts_first_byte_ms: u64,
+    /// Text every transcription returns.
+    #[arg(long, default_value = "Hello, I had a nice walk in the park today.")]
+    transcript: String,
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn,hyper=warn,tower_http=warn".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve => serve().await,
+        Command::FakeProviders(args) => fake_providers(args).await,
+    }
+}
+
+async fn serve() -> anyhow::Result<()> {
+    let cfg = Config::from_env()?;
+    init_logs(cfg.log_format);
+    let bind = cfg.bind;
+    let app = haru_server::build(cfg).await.context("starting haru")?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind} (HARU_BIND)"))?;
+    let shutdown = CancellationToken::new();
+    let s = shutdown.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        s.cancel();
+    });
+    app.serve(listener, shutdown).await?;
+    Ok(())
+}
+
+async fn fake_providers(a: FakeArgs) -> anyhow::Result<()> {
+    init_logs(LogFormat::Pretty);
+    let cfg = FakeOpenAiConfig {
+        stt_delay: Duration::from_millis(a.stt_delay_ms),
+        llm_first_token_delay: Duration::from_millis(a.llm_first_token_ms),
+        llm_tokens_per_sec: a.llm_tokens_per_sec,
+        tts_first_byte_delay: Duration::from_millis(a.tts_first_byte_ms),
+        stt: haru_fakes::SttRule::Fixed(a.transcript),
+        ..FakeOpenAiConfig::default()
+    };
+    let openai = FakeOpenAi::start_on(a.openai, cfg).await?;
+    let twilio = FakeTwilio::start_on(a.twilio, FakeTwilioConfig::default()).await?;
+    println!("fake OpenAI-compatible API: {}", openai.base_url());
+    println!("fake Twilio REST API:       {}", twilio.base_url());
+    println!("  account SID {}  (auth token as configured in FakeTwilioConfig::default)", twilio.account_sid());
+    println!("point haru at them: OPENAI_BASE_URL={} TWILIO_API_BASE={}", openai.base_url(), twilio.base_url());
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
