@@ -438,3 +438,49 @@ async fn dtmf_only_turn_and_reply_timeout() {
         .collect();
     assert_eq!(digits, ["5", "#"]);
 }
+
+#[tokio::test]
+async fn cli_run_writes_wav_and_json() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: haru_sim::cli::SimArgs,
+    }
+    let (server, _log) = fake::start(fake::Script::default()).await;
+    let dir = std::env::temp_dir().join(format!("haru-sim-clirun-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wav = dir.join("hello.wav");
+    let at_22k = haru_audio::resample(&fake::speech(400, 100), 8000, 22050).unwrap();
+    std::fs::write(&wav, haru_audio::encode_wav(&at_22k, 22050)).unwrap();
+    let (out_wav, out_json) = (dir.join("o/bot.wav"), dir.join("o/call.json"));
+    let p = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let cli = Cli::try_parse_from([
+        "sim".to_string(),
+        "--server".into(),
+        server,
+        "--auth-token".into(),
+        fake::TOKEN.into(),
+        "--wav".into(),
+        p(&wav),
+        "--speed".into(),
+        "4".into(),
+        "--greeting-wait-ms".into(),
+        "0".into(),
+        "--settle-ms".into(),
+        "600".into(),
+        "--out-wav".into(),
+        p(&out_wav),
+        "--out-json".into(),
+        p(&out_json),
+    ])
+    .unwrap();
+    haru_sim::cli::run(cli.sim).await.unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out_json).unwrap()).unwrap();
+    assert_eq!(json["turns"][0]["bot_audio_ms"], 1000);
+    let bot = haru_audio::decode_wav_mono(&std::fs::read(&out_wav).unwrap()).unwrap();
+    assert_eq!(bot.rate, 8000);
+    assert_eq!(bot.samples.len(), 8000);
+    let _ = std::fs::remove_dir_all(dir);
+}
