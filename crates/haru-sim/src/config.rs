@@ -98,7 +98,8 @@ pub struct Turn {
     /// Mono 16-bit PCM at 8 kHz.
     pub audio: Vec<i16>,
     /// Start this turn this long after the first bot audio of the previous reply arrived,
-    /// talking over the bot instead of waiting for it to finish.
+    /// talking over the bot instead of waiting for it to finish. If the reply is already
+    /// over by then, the turn simply follows the usual `gap`.
     pub barge_in_after: Option<Duration>,
     /// DTMF digits pressed at the start of the turn.
     pub dtmf: Option<String>,
