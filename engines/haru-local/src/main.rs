@@ -89,6 +89,12 @@ async fn main() -> Result<()> {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as i32));
 
+    // Bind before loading so a taken port fails fast; connections wait in
+    // the backlog until the engines are ready.
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("binding {}", args.bind))?;
+
     let tts = tts::TtsEngine::new(args.espeak_bin.clone());
     tts.probe()
         .await
@@ -117,9 +123,6 @@ async fn main() -> Result<()> {
         tts,
         stt,
     });
-    let listener = tokio::net::TcpListener::bind(args.bind)
-        .await
-        .with_context(|| format!("binding {}", args.bind))?;
     let addr = listener.local_addr()?;
     println!("LISTENING {addr}");
     tracing::info!(%addr, "haru-local listening");

@@ -592,6 +592,16 @@ fn sigkill(pid: u32) {
     assert!(ok.success());
 }
 
+/// Kills the wrapped server if a test fails before doing so itself.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A crashed STT worker is replaced; no worker outlives haru-local, even
 /// when haru-local is SIGKILLed.
 #[tokio::test]
@@ -599,21 +609,23 @@ async fn stt_worker_is_restarted_and_dies_with_parent() {
     let _serial = serial().await;
     let _ = server(); // reuse its model checks and messages
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_haru-local"));
-    let mut parent = Command::new(&exe)
-        .arg("--models-dir")
-        .arg(models_dir())
-        .args(["--bind", "127.0.0.1:0"])
-        .env_remove("HARU_WHISPER_MODEL")
-        .env_remove("HARU_LLM_MODEL")
-        .env("HARU_STT_BIN", exe.with_file_name("haru-local-stt"))
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawning haru-local");
+    let mut parent = KillOnDrop(
+        Command::new(&exe)
+            .arg("--models-dir")
+            .arg(models_dir())
+            .args(["--bind", "127.0.0.1:0", "--exit-on-stdin-eof"])
+            .env_remove("HARU_WHISPER_MODEL")
+            .env_remove("HARU_LLM_MODEL")
+            .env("HARU_STT_BIN", exe.with_file_name("haru-local-stt"))
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped()) // closed when the test exits: server follows
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawning haru-local"),
+    );
     let mut line = String::new();
-    BufReader::new(parent.stdout.take().unwrap())
+    BufReader::new(parent.0.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
     let base = format!(
@@ -623,7 +635,7 @@ async fn stt_worker_is_restarted_and_dies_with_parent() {
             .expect("LISTENING line")
     );
 
-    let workers = children_of(parent.id());
+    let workers = children_of(parent.0.id());
     assert_eq!(workers.len(), 1, "expected one STT worker: {workers:?}");
     sigkill(workers[0]);
     wait_dead(workers[0], "killed STT worker");
@@ -654,10 +666,10 @@ async fn stt_worker_is_restarted_and_dies_with_parent() {
         .unwrap();
     assert_eq!(health.status(), 200);
 
-    let workers = children_of(parent.id());
+    let workers = children_of(parent.0.id());
     assert_eq!(workers.len(), 1, "expected one new STT worker: {workers:?}");
-    parent.kill().unwrap(); // SIGKILL: no cleanup code runs in the parent
-    parent.wait().unwrap();
+    parent.0.kill().unwrap(); // SIGKILL: no cleanup code runs in the parent
+    parent.0.wait().unwrap();
     wait_dead(workers[0], "STT worker after its parent was killed");
 }
 
