@@ -1,0 +1,106 @@
+//! The caller's overall mood: a fixed label, a -1..1 score, a reason and quotes.
+
+use haru_providers::{ChatMessage, ChatModel};
+use serde::{Deserialize, Serialize};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+
+use crate::Result;
+use crate::schema::{self, MOOD_LABELS};
+use crate::transcript::{CallContext, find_quote};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mood {
+    pub call_sid: String,
+    pub label: String,
+    pub score: f64,
+    pub reason: String,
+    pub quotes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    label: String,
+    score: f64,
+    reason: String,
+    quotes: Vec<String>,
+}
+
+fn validate(ctx: &CallContext, a: &Answer) -> Result<(), String> {
+    if !MOOD_LABELS.contains(&a.label.as_str()) {
+        return Err(format!("label `{}` is not one of {MOOD_LABELS:?}", a.label));
+    }
+    if !a.score.is_finite() || !(-1.0..=1.0).contains(&a.score) {
+        return Err(format!("score {} is outside -1..1", a.score));
+    }
+    if a.reason.trim().is_empty() {
+        return Err("reason is empty".into());
+    }
+    // Quotes are evidence: each must be something the caller actually said.
+    let callers: Vec<_> = ctx
+        .lines
+        .iter()
+        .filter(|l| l.role == "user")
+        .cloned()
+        .collect();
+    for q in &a.quotes {
+        if find_quote(&callers, q).is_none() {
+            return Err(format!("quote `{q}` is not something the caller said"));
+        }
+    }
+    Ok(())
+}
+
+pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel, language: &str) -> Result<Mood> {
+    let messages = vec![
+        ChatMessage::system(format!(
+            "Judge the caller's overall mood in this phone call. `label` is one of \
+             {MOOD_LABELS:?}; `score` runs from -1 (very negative) to 1 (very positive); \
+             `reason` is one sentence in the language `{language}`; `quotes` are up to three \
+             short phrases copied verbatim from the caller's lines that show it. JSON only."
+        )),
+        ChatMessage::user(format!("Transcript:\n{}", ctx.for_prompt())),
+    ];
+    let a: Answer = schema::ask(chat, messages, "mood", schema::mood(), |a: &Answer| {
+        validate(ctx, a)
+    })
+    .await?;
+    Ok(Mood {
+        call_sid: ctx.call_sid.clone(),
+        label: a.label,
+        score: a.score,
+        reason: a.reason.trim().to_string(),
+        quotes: a.quotes.iter().map(|q| q.trim().to_string()).collect(),
+    })
+}
+
+pub async fn save(tx: &mut Transaction<'_, Sqlite>, m: &Mood, now: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO moods (call_sid, label, score, reason, quotes_json, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(call_sid) DO UPDATE SET label = excluded.label, score = excluded.score,
+           reason = excluded.reason, quotes_json = excluded.quotes_json, created_at = excluded.created_at",
+    )
+    .bind(&m.call_sid)
+    .bind(&m.label)
+    .bind(m.score)
+    .bind(&m.reason)
+    .bind(serde_json::to_string(&m.quotes).unwrap_or_else(|_| "[]".into()))
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn load(pool: &SqlitePool, call_sid: &str) -> Result<Option<Mood>> {
+    let row = sqlx::query("SELECT * FROM moods WHERE call_sid = ?1")
+        .bind(call_sid)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(|r| Mood {
+        call_sid: r.get("call_sid"),
+        label: r.get("label"),
+        score: r.get("score"),
+        reason: r.get("reason"),
+        quotes: serde_json::from_str(r.get::<&str, _>("quotes_json")).unwrap_or_default(),
+    }))
+}

@@ -1,0 +1,221 @@
+//! Schedules: every plan, appointment or reminder mentioned, dated in Rust.
+//!
+//! Reference date: each item is resolved against the local date of the *utterance its
+//! quote came from* (its message's `created_at` in the configured timezone), falling
+//! back to the call's start. So in a call that crosses midnight, "내일" said at 00:10
+//! on the 25th means the 26th, as the speaker meant it. An item whose quote is not in
+//! the transcript, or whose date does not resolve, is rejected, never guessed.
+
+use chrono::{DateTime, Utc};
+use haru_providers::{ChatMessage, ChatModel};
+use serde::{Deserialize, Serialize};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+
+use crate::Result;
+use crate::dates::{self, DateExpr};
+use crate::queue::ts;
+use crate::schema;
+use crate::transcript::{CallContext, find_quote};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    pub id: i64,
+    pub call_sid: String,
+    pub title: String,
+    /// `plan`, `appointment` or `reminder`.
+    pub kind: String,
+    pub local_date: String,
+    /// `HH:MM`, absent for all-day items.
+    pub local_time: Option<String>,
+    pub all_day: bool,
+    /// `2026-11-25T19:00+09:00`, or `2026-11-25` when all-day.
+    pub starts_at: String,
+    pub timezone: String,
+    /// The words it came from, as the model quoted them.
+    pub quote: String,
+}
+
+/// An item the model proposed that was not saved, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rejected {
+    pub title: String,
+    pub quote: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Extracted {
+    pub items: Vec<(Schedule, DateTime<Utc>)>,
+    pub rejected: Vec<Rejected>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Item {
+    pub title: String,
+    pub kind: String,
+    pub quote: String,
+    pub when: DateExpr,
+    pub time: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    items: Vec<Item>,
+}
+
+const KINDS: [&str; 3] = ["plan", "appointment", "reminder"];
+
+pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel) -> Result<Extracted> {
+    let messages = vec![
+        ChatMessage::system(
+            "List every plan, appointment or reminder mentioned in this phone call, by the \
+             caller or by Haru. For each: a short title in the caller's language; kind; the \
+             exact words it came from as `quote` (copied verbatim from one line of the \
+             transcript); `when` as said, without doing calendar maths: `day_offset` for \
+             relative days (오늘/today 0, 내일/tomorrow 1, 모레 2), or `weekday` (English, \
+             lower case) with `week_offset` (이번 주/this week 0, 다음 주/next week 1; null if \
+             no week was said), or `month` and `day` when a date was said without a year, or \
+             `date` (YYYY-MM-DD) only when the year was said; all other fields null. `time` is \
+             the 24-hour HH:MM that was said (저녁 7시 → 19:00), or null when no time was \
+             said. Do not invent anything. An empty list is a fine answer. JSON only.",
+        ),
+        ChatMessage::user(format!("Transcript:\n{}", ctx.for_prompt())),
+    ];
+    let a: Answer = schema::ask(
+        chat,
+        messages,
+        "schedules",
+        schema::schedules(),
+        |_: &Answer| Ok(()),
+    )
+    .await?;
+    Ok(check(ctx, a.items))
+}
+
+/// Keeps the items the transcript supports, resolving their dates.
+pub(crate) fn check(ctx: &CallContext, items: Vec<Item>) -> Extracted {
+    let mut out = Extracted::default();
+    for it in items {
+        match check_one(ctx, &it) {
+            Ok(v) => out.items.push(v),
+            Err(reason) => {
+                tracing::info!(call_sid = %ctx.call_sid, title = %it.title, %reason, "schedule rejected");
+                out.rejected.push(Rejected {
+                    title: it.title,
+                    quote: it.quote,
+                    reason,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn check_one(
+    ctx: &CallContext,
+    it: &Item,
+) -> std::result::Result<(Schedule, DateTime<Utc>), String> {
+    if it.title.trim().is_empty() {
+        return Err("empty title".into());
+    }
+    let kind = if KINDS.contains(&it.kind.as_str()) {
+        it.kind.as_str()
+    } else {
+        "plan"
+    };
+    let line = find_quote(&ctx.lines, &it.quote)
+        .ok_or_else(|| "quote does not occur in the transcript".to_string())?;
+    let reference = dates::local_date(line.created_at.unwrap_or(ctx.started_at), ctx.tz);
+    let r = dates::resolve(&it.when, it.time.as_deref(), reference).map_err(|e| e.0)?;
+    let until = r
+        .until_utc(ctx.tz)
+        .ok_or_else(|| "date has no valid local time".to_string())?;
+    let s = Schedule {
+        id: 0,
+        call_sid: ctx.call_sid.clone(),
+        title: it.title.trim().to_string(),
+        kind: kind.to_string(),
+        local_date: r.date.format("%Y-%m-%d").to_string(),
+        local_time: r.time.map(|t| t.format("%H:%M").to_string()),
+        all_day: r.time.is_none(),
+        starts_at: r.starts_at(ctx.tz),
+        timezone: ctx.tz.name().to_string(),
+        quote: it.quote.trim().to_string(),
+    };
+    Ok((s, until))
+}
+
+/// Replaces the call's schedules (a re-run must not duplicate them).
+pub async fn save(
+    tx: &mut Transaction<'_, Sqlite>,
+    call_sid: &str,
+    e: &Extracted,
+    now: &str,
+) -> Result<()> {
+    sqlx::query("DELETE FROM schedules WHERE call_sid = ?1")
+        .bind(call_sid)
+        .execute(&mut **tx)
+        .await?;
+    for (s, until) in &e.items {
+        sqlx::query(
+            "INSERT INTO schedules (call_sid, title, kind, local_date, local_time, all_day, starts_at,
+                timezone, until_utc, quote, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .bind(call_sid)
+        .bind(&s.title)
+        .bind(&s.kind)
+        .bind(&s.local_date)
+        .bind(&s.local_time)
+        .bind(s.all_day)
+        .bind(&s.starts_at)
+        .bind(&s.timezone)
+        .bind(ts(*until))
+        .bind(&s.quote)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+fn from_row(r: &sqlx::sqlite::SqliteRow) -> Schedule {
+    Schedule {
+        id: r.get("id"),
+        call_sid: r.get("call_sid"),
+        title: r.get("title"),
+        kind: r.get("kind"),
+        local_date: r.get("local_date"),
+        local_time: r.get("local_time"),
+        all_day: r.get::<i64, _>("all_day") != 0,
+        starts_at: r.get("starts_at"),
+        timezone: r.get("timezone"),
+        quote: r.get("quote"),
+    }
+}
+
+pub async fn load(pool: &SqlitePool, call_sid: &str) -> Result<Vec<Schedule>> {
+    let rows = sqlx::query("SELECT * FROM schedules WHERE call_sid = ?1 ORDER BY until_utc, id")
+        .bind(call_sid)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+/// Schedules across calls that have not passed at `now`, soonest first.
+pub async fn upcoming(
+    pool: &SqlitePool,
+    now: DateTime<Utc>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Schedule>> {
+    let rows = sqlx::query(
+        "SELECT * FROM schedules WHERE until_utc >= ?1 ORDER BY until_utc, id LIMIT ?2 OFFSET ?3",
+    )
+    .bind(ts(now))
+    .bind(limit.clamp(1, 500))
+    .bind(offset.max(0))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.iter().map(from_row).collect())
+}

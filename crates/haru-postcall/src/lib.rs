@@ -1,0 +1,193 @@
+//! After the call: a diary, schedules, mood and a quality report for each call, run as
+//! jobs on a durable queue in the call store's SQLite database.
+//!
+//! Wiring (see the crate README in the report):
+//! ```ignore
+//! let store = haru_store::SqliteStore::open(url).await?;
+//! let pc = Arc::new(PostCall::new(store.pool().clone(), chat, PostCallConfig::default()));
+//! let worker = pc.clone().spawn_worker(shutdown.clone());
+//! // when a call ends:
+//! pc.enqueue_for_call(&call_sid).await?;
+//! ```
+
+pub mod dates;
+pub mod jobs;
+pub mod queue;
+pub mod schema;
+pub mod transcript;
+mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use haru_providers::ChatModel;
+use sqlx::SqlitePool;
+
+pub use jobs::diary::Diary;
+pub use jobs::mood::Mood;
+pub use jobs::quality::Quality;
+pub use jobs::schedules::Schedule;
+pub use queue::{Job, JobFilter, JobKind, JobState, Rerun};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("unknown call {0}")]
+    UnknownCall(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("chat model failed: {message}")]
+    Provider { message: String, permanent: bool },
+    #[error("model answer rejected after a retry: {0}")]
+    BadAnswer(String),
+    #[error("lease lost: another worker took the job over")]
+    LeaseLost,
+}
+
+impl Error {
+    /// Worth retrying later without using up the job's attempts (an outage).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Provider { permanent, .. } => !permanent,
+            Error::Db(_) => true,
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone)]
+pub struct PostCallConfig {
+    /// Local dates for diaries and schedules. Default Asia/Seoul.
+    pub timezone: chrono_tz::Tz,
+    /// Language of diaries and mood reasons (BCP 47-ish: `ko`, `en`). Default `ko`.
+    pub language: String,
+    /// Attempts before a job whose answers keep failing validation is `failed`.
+    /// Outages (provider unreachable, 5xx, 429) retry without limit.
+    pub max_attempts: i64,
+    /// Retry delay after the first failure; doubles per attempt, capped at `max_backoff`.
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// How long a claim lasts without a heartbeat; a crashed worker's job is picked up
+    /// again after this.
+    pub lease: Duration,
+    /// How often an idle worker looks for due jobs.
+    pub poll_interval: Duration,
+}
+
+impl Default for PostCallConfig {
+    fn default() -> Self {
+        Self {
+            timezone: chrono_tz::Asia::Seoul,
+            language: "ko".into(),
+            max_attempts: 5,
+            base_backoff: Duration::from_secs(10),
+            max_backoff: Duration::from_secs(15 * 60),
+            lease: Duration::from_secs(120),
+            poll_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+pub struct PostCall {
+    pool: SqlitePool,
+    chat: Arc<dyn ChatModel>,
+    cfg: PostCallConfig,
+    /// Wakes idle workers when a job is queued, so they need not wait a poll interval.
+    notify: tokio::sync::Notify,
+}
+
+impl PostCall {
+    pub fn new(pool: SqlitePool, chat: Arc<dyn ChatModel>, cfg: PostCallConfig) -> Self {
+        Self {
+            pool,
+            chat,
+            cfg,
+            notify: tokio::sync::Notify::new(),
+        }
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    pub fn config(&self) -> &PostCallConfig {
+        &self.cfg
+    }
+
+    pub(crate) fn chat(&self) -> &dyn ChatModel {
+        self.chat.as_ref()
+    }
+
+    /// Queues every post-call job for a call; a kind already queued (or done) is left
+    /// alone, so calling this twice is harmless.
+    pub async fn enqueue_for_call(&self, call_sid: &str) -> Result<()> {
+        for kind in JobKind::ALL {
+            queue::enqueue(
+                &self.pool,
+                call_sid,
+                kind,
+                self.cfg.max_attempts,
+                Utc::now(),
+            )
+            .await?;
+        }
+        self.notify.notify_waiters();
+        Ok(())
+    }
+
+    /// Re-runs a job by id (with fresh attempts).
+    pub async fn rerun(&self, id: i64) -> Result<Rerun> {
+        let r = queue::rerun(&self.pool, id, Utc::now()).await?;
+        self.notify.notify_waiters();
+        Ok(r)
+    }
+
+    /// Re-runs (or first runs) one kind of job for a call.
+    pub async fn rerun_kind(&self, call_sid: &str, kind: JobKind) -> Result<Rerun> {
+        queue::enqueue(
+            &self.pool,
+            call_sid,
+            kind,
+            self.cfg.max_attempts,
+            Utc::now(),
+        )
+        .await?;
+        match queue::find(&self.pool, call_sid, kind).await? {
+            Some(job) => self.rerun(job.id).await,
+            None => Ok(Rerun::NotFound),
+        }
+    }
+
+    pub async fn job(&self, id: i64) -> Result<Option<Job>> {
+        queue::get(&self.pool, id).await
+    }
+
+    pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<Job>> {
+        queue::list(&self.pool, filter).await
+    }
+
+    pub async fn diary(&self, call_sid: &str) -> Result<Option<Diary>> {
+        jobs::diary::load(&self.pool, call_sid).await
+    }
+
+    pub async fn schedules(&self, call_sid: &str) -> Result<Vec<Schedule>> {
+        jobs::schedules::load(&self.pool, call_sid).await
+    }
+
+    /// Schedules across all calls that have not passed yet, soonest first.
+    pub async fn upcoming_schedules(&self, limit: i64, offset: i64) -> Result<Vec<Schedule>> {
+        jobs::schedules::upcoming(&self.pool, Utc::now(), limit, offset).await
+    }
+
+    pub async fn mood(&self, call_sid: &str) -> Result<Option<Mood>> {
+        jobs::mood::load(&self.pool, call_sid).await
+    }
+
+    pub async fn quality(&self, call_sid: &str) -> Result<Option<Quality>> {
+        jobs::quality::load(&self.pool, call_sid).await
+    }
+}

@@ -1,0 +1,353 @@
+//! The durable job queue (`jobs` table, migration 0002).
+//!
+//! A job is claimed by one atomic `UPDATE ... WHERE id = (SELECT ...) RETURNING`, so two
+//! workers never hold it at once. Each claim gets a fresh lease token and a lease
+//! deadline; heartbeats push the deadline on, and a `running` job whose deadline passed
+//! (its worker crashed or was restarted) is claimable again. Completion checks the token
+//! inside the transaction that writes the results, so a worker that lost its lease can
+//! never overwrite the work of the one that took over.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+
+use crate::Result;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobKind {
+    Diary,
+    Schedules,
+    Mood,
+    Quality,
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 4] = [
+        JobKind::Diary,
+        JobKind::Schedules,
+        JobKind::Mood,
+        JobKind::Quality,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Diary => "diary",
+            JobKind::Schedules => "schedules",
+            JobKind::Mood => "mood",
+            JobKind::Quality => "quality",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Pending,
+    Running,
+    Done,
+    Failed,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => JobState::Pending,
+            "running" => JobState::Running,
+            "done" => JobState::Done,
+            "failed" => JobState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// A job row as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: i64,
+    pub call_sid: String,
+    pub kind: JobKind,
+    pub state: JobState,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub run_at: String,
+    pub lease_until: Option<String>,
+    pub last_error: Option<String>,
+    pub detail: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub finished_at: Option<String>,
+}
+
+/// A job this worker holds; `token` proves the claim is still ours.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub job: Job,
+    pub token: String,
+}
+
+/// Filters for [`list`].
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub call_sid: Option<String>,
+    pub state: Option<JobState>,
+    pub kind: Option<JobKind>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// The store's timestamp format, so string order is time order.
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn after(now: DateTime<Utc>, d: Duration) -> String {
+    ts(now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX / 2))
+}
+
+fn job_from_row(r: &SqliteRow) -> Job {
+    Job {
+        id: r.get("id"),
+        call_sid: r.get("call_sid"),
+        // The CHECK constraints keep these parseable; fall back rather than panic.
+        kind: JobKind::parse(r.get::<&str, _>("kind")).unwrap_or(JobKind::Quality),
+        state: JobState::parse(r.get::<&str, _>("state")).unwrap_or(JobState::Failed),
+        attempts: r.get("attempts"),
+        max_attempts: r.get("max_attempts"),
+        run_at: r.get("run_at"),
+        lease_until: r.get("lease_until"),
+        last_error: r.get("last_error"),
+        detail: r.get("detail"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+        finished_at: r.get("finished_at"),
+    }
+}
+
+/// Adds a pending job unless one of that kind exists for the call (idempotent).
+pub async fn enqueue(
+    pool: &SqlitePool,
+    call_sid: &str,
+    kind: JobKind,
+    max_attempts: i64,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let now = ts(now);
+    sqlx::query(
+        "INSERT INTO jobs (call_sid, kind, state, max_attempts, run_at, created_at, updated_at)
+         VALUES (?1, ?2, 'pending', ?3, ?4, ?4, ?4)
+         ON CONFLICT(call_sid, kind) DO NOTHING",
+    )
+    .bind(call_sid)
+    .bind(kind.as_str())
+    .bind(max_attempts.max(1))
+    .bind(&now)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Claims the next due job: a pending one whose time has come, or a running one whose
+/// lease expired. One statement, so the choice and the claim are atomic.
+pub async fn claim(
+    pool: &SqlitePool,
+    lease: Duration,
+    now: DateTime<Utc>,
+) -> Result<Option<Claim>> {
+    let token = uuid::Uuid::new_v4().to_string();
+    let now_s = ts(now);
+    let row = sqlx::query(
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = ?1,
+                lease_token = ?2, updated_at = ?3
+         WHERE id = (SELECT id FROM jobs
+                     WHERE (state = 'pending' AND run_at <= ?3)
+                        OR (state = 'running' AND lease_until < ?3)
+                     ORDER BY run_at, id LIMIT 1)
+           AND ((state = 'pending' AND run_at <= ?3) OR (state = 'running' AND lease_until < ?3))
+         RETURNING *",
+    )
+    .bind(after(now, lease))
+    .bind(&token)
+    .bind(&now_s)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| Claim {
+        job: job_from_row(&r),
+        token,
+    }))
+}
+
+/// Extends the lease. `false`: the claim is no longer ours (expired and taken over).
+pub async fn heartbeat(
+    pool: &SqlitePool,
+    claim: &Claim,
+    lease: Duration,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE jobs SET lease_until = ?3, updated_at = ?4
+         WHERE id = ?1 AND lease_token = ?2 AND state = 'running'",
+    )
+    .bind(claim.job.id)
+    .bind(&claim.token)
+    .bind(after(now, lease))
+    .bind(ts(now))
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Marks the job done inside the caller's transaction (which also holds the results).
+/// `false`: the claim was lost, and the caller must roll back.
+pub async fn complete(
+    tx: &mut Transaction<'_, Sqlite>,
+    claim: &Claim,
+    detail: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let now = ts(now);
+    let r = sqlx::query(
+        "UPDATE jobs SET state = 'done', lease_until = NULL, lease_token = NULL, last_error = NULL,
+                detail = ?3, updated_at = ?4, finished_at = ?4
+         WHERE id = ?1 AND lease_token = ?2 AND state = 'running'",
+    )
+    .bind(claim.job.id)
+    .bind(&claim.token)
+    .bind(detail)
+    .bind(&now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Exponential backoff: `base * 2^(attempts-1)`, capped.
+pub fn backoff(base: Duration, attempts: i64, cap: Duration) -> Duration {
+    let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+    base.saturating_mul(1u32 << exp).min(cap)
+}
+
+/// Records a failed attempt. A `permanent` error (the model's answer was unusable)
+/// fails the job once its attempts are used up; a transient one (the provider is down)
+/// only waits, so no job is lost to an outage.
+pub async fn fail(
+    pool: &SqlitePool,
+    claim: &Claim,
+    error: &str,
+    permanent: bool,
+    retry_in: Duration,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let now_s = ts(now);
+    let r = sqlx::query(
+        "UPDATE jobs SET
+            state = CASE WHEN ?3 AND attempts >= max_attempts THEN 'failed' ELSE 'pending' END,
+            finished_at = CASE WHEN ?3 AND attempts >= max_attempts THEN ?5 ELSE NULL END,
+            run_at = ?4, last_error = ?6, lease_until = NULL, lease_token = NULL, updated_at = ?5
+         WHERE id = ?1 AND lease_token = ?2 AND state = 'running'",
+    )
+    .bind(claim.job.id)
+    .bind(&claim.token)
+    .bind(permanent)
+    .bind(after(now, retry_in))
+    .bind(&now_s)
+    .bind(error)
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Gives a claim back without counting it (graceful shutdown mid-job).
+pub async fn release(pool: &SqlitePool, claim: &Claim, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query(
+        "UPDATE jobs SET state = 'pending', attempts = MAX(attempts - 1, 0), run_at = ?3,
+                lease_until = NULL, lease_token = NULL, updated_at = ?3
+         WHERE id = ?1 AND lease_token = ?2 AND state = 'running'",
+    )
+    .bind(claim.job.id)
+    .bind(&claim.token)
+    .bind(ts(now))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Outcome of asking for a re-run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rerun {
+    Queued(Job),
+    /// It is running right now; re-running would race the current run.
+    Busy(Job),
+    NotFound,
+}
+
+/// Puts a finished or failed job back in the queue with fresh attempts.
+pub async fn rerun(pool: &SqlitePool, id: i64, now: DateTime<Utc>) -> Result<Rerun> {
+    let row = sqlx::query(
+        "UPDATE jobs SET state = 'pending', attempts = 0, run_at = ?2, last_error = NULL,
+                finished_at = NULL, updated_at = ?2
+         WHERE id = ?1 AND state != 'running' RETURNING *",
+    )
+    .bind(id)
+    .bind(ts(now))
+    .fetch_optional(pool)
+    .await?;
+    if let Some(r) = row {
+        return Ok(Rerun::Queued(job_from_row(&r)));
+    }
+    Ok(match get(pool, id).await? {
+        Some(job) => Rerun::Busy(job),
+        None => Rerun::NotFound,
+    })
+}
+
+/// Finds the job of `kind` for a call.
+pub async fn find(pool: &SqlitePool, call_sid: &str, kind: JobKind) -> Result<Option<Job>> {
+    let row = sqlx::query("SELECT * FROM jobs WHERE call_sid = ?1 AND kind = ?2")
+        .bind(call_sid)
+        .bind(kind.as_str())
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.as_ref().map(job_from_row))
+}
+
+pub async fn get(pool: &SqlitePool, id: i64) -> Result<Option<Job>> {
+    let row = sqlx::query("SELECT * FROM jobs WHERE id = ?1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.as_ref().map(job_from_row))
+}
+
+/// Newest first.
+pub async fn list(pool: &SqlitePool, f: &JobFilter) -> Result<Vec<Job>> {
+    let limit = if f.limit <= 0 { 50 } else { f.limit.min(500) };
+    let rows = sqlx::query(
+        "SELECT * FROM jobs
+         WHERE (?1 IS NULL OR call_sid = ?1) AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR kind = ?3)
+         ORDER BY id DESC LIMIT ?4 OFFSET ?5",
+    )
+    .bind(&f.call_sid)
+    .bind(f.state.map(JobState::as_str))
+    .bind(f.kind.map(JobKind::as_str))
+    .bind(limit)
+    .bind(f.offset.max(0))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.iter().map(job_from_row).collect())
+}

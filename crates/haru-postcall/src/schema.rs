@@ -1,0 +1,188 @@
+//! JSON schemas for the structured answers, and the one place that asks the model.
+//!
+//! OpenAI strict mode wants every property listed in `required` and
+//! `additionalProperties: false`; optional values are therefore `["type", "null"]`.
+//! Strict mode is a request, not a guarantee (other OpenAI-compatible servers ignore
+//! it), so every answer is parsed and validated here too; one failed validation is
+//! sent back to the model with the error, and a second is the attempt's error.
+
+use haru_providers::{ChatMessage, ChatModel, ProviderError};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::Error;
+
+/// `response_format` for a strict JSON-schema answer.
+pub fn response_format(name: &str, schema: Value) -> Value {
+    json!({
+        "type": "json_schema",
+        "json_schema": { "name": name, "strict": true, "schema": schema }
+    })
+}
+
+fn nullable(t: &str) -> Value {
+    json!({ "type": [t, "null"] })
+}
+
+pub const MOOD_LABELS: [&str; 7] = [
+    "happy", "calm", "neutral", "tired", "sad", "anxious", "angry",
+];
+
+pub fn diary() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["title", "paragraphs"],
+        "properties": {
+            "title": { "type": "string" },
+            "paragraphs": { "type": "array", "items": { "type": "string" } }
+        }
+    })
+}
+
+pub fn schedules() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["items"],
+        "properties": {
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["title", "kind", "quote", "when", "time"],
+                    "properties": {
+                        "title": { "type": "string" },
+                        "kind": { "type": "string", "enum": ["plan", "appointment", "reminder"] },
+                        "quote": { "type": "string" },
+                        "when": {
+                            "type": "object",
+                            "additionalProperties": false,
+                            "required": ["day_offset", "weekday", "week_offset", "date", "month", "day"],
+                            "properties": {
+                                "day_offset": nullable("integer"),
+                                "weekday": {
+                                    "type": ["string", "null"],
+                                    "enum": ["monday", "tuesday", "wednesday", "thursday",
+                                             "friday", "saturday", "sunday", null]
+                                },
+                                "week_offset": nullable("integer"),
+                                "date": nullable("string"),
+                                "month": nullable("integer"),
+                                "day": nullable("integer")
+                            }
+                        },
+                        "time": nullable("string")
+                    }
+                }
+            }
+        }
+    })
+}
+
+pub fn mood() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["label", "score", "reason", "quotes"],
+        "properties": {
+            "label": { "type": "string", "enum": MOOD_LABELS },
+            "score": { "type": "number" },
+            "reason": { "type": "string" },
+            "quotes": { "type": "array", "items": { "type": "string" } }
+        }
+    })
+}
+
+/// A chat failure is transient (worth waiting for) unless the provider rejected the
+/// request itself.
+pub fn provider_error(e: ProviderError) -> Error {
+    let permanent = matches!(&e, ProviderError::Http { status, .. }
+        if (400..500).contains(status) && *status != 408 && *status != 429);
+    Error::Provider {
+        message: e.to_string(),
+        permanent,
+    }
+}
+
+/// Asks for a JSON answer matching `schema`, parsed as `T` and checked by `validate`;
+/// on a bad answer, asks once more with the error, then gives up.
+pub async fn ask<T: DeserializeOwned>(
+    chat: &dyn ChatModel,
+    mut messages: Vec<ChatMessage>,
+    name: &str,
+    schema: Value,
+    validate: impl Fn(&T) -> Result<(), String>,
+) -> Result<T, Error> {
+    let format = response_format(name, schema);
+    let mut last = String::new();
+    for round in 0..2 {
+        let answer = chat
+            .complete(&messages, Some(format.clone()))
+            .await
+            .map_err(provider_error)?;
+        let checked = serde_json::from_str::<T>(strip_fence(&answer))
+            .map_err(|e| format!("answer is not valid JSON for the schema: {e}"))
+            .and_then(|v| validate(&v).map(|()| v));
+        match checked {
+            Ok(v) => return Ok(v),
+            Err(problem) => {
+                tracing::warn!(job = name, round, %problem, "model answer rejected");
+                if round == 0 {
+                    messages.push(ChatMessage::assistant(answer));
+                    messages.push(ChatMessage::user(format!(
+                        "That answer was rejected: {problem}. Reply again with only the JSON \
+                         object, following the schema exactly."
+                    )));
+                }
+                last = problem;
+            }
+        }
+    }
+    Err(Error::BadAnswer(last))
+}
+
+/// Some OpenAI-compatible servers wrap JSON in a Markdown fence despite the schema.
+fn strip_fence(s: &str) -> &str {
+    let t = s.trim();
+    let Some(inner) = t.strip_prefix("```") else {
+        return t;
+    };
+    let inner = inner.strip_prefix("json").unwrap_or(inner);
+    inner.strip_suffix("```").unwrap_or(inner).trim()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fences_are_stripped() {
+        assert_eq!(strip_fence("```json\n{\"a\":1}\n```"), "{\"a\":1}");
+        assert_eq!(strip_fence(" {\"a\":1} "), "{\"a\":1}");
+    }
+
+    #[test]
+    fn strict_schemas_require_every_property() {
+        fn check(v: &Value) {
+            if let Some(props) = v.get("properties").and_then(Value::as_object) {
+                let req: Vec<&str> = v["required"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                for (k, sub) in props {
+                    assert!(req.contains(&k.as_str()), "{k} not required");
+                    check(sub);
+                }
+                assert_eq!(v["additionalProperties"], json!(false));
+            }
+            if let Some(items) = v.get("items") {
+                check(items);
+            }
+        }
+        check(&diary());
+        check(&schedules());
+        check(&mood());
+    }
+}

@@ -1,0 +1,162 @@
+//! What a job knows about a call: read straight from the 0001 tables through the pool
+//! (the jobs only get a pool, and must run inside the same database as their results).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use sqlx::{Row, SqlitePool};
+
+use crate::dates::{local_date, parse_stored};
+use crate::{Error, Result};
+
+#[derive(Debug, Clone)]
+pub struct Line {
+    /// `user` (the caller) or `assistant` (haru).
+    pub role: String,
+    pub content: String,
+    pub interrupted: bool,
+    pub turn_index: i64,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Turn {
+    pub turn_index: i64,
+    pub speech_ms: Option<i64>,
+    pub first_audio_ms: Option<i64>,
+    pub barge_in: bool,
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    pub call_sid: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub tz: Tz,
+    /// Spoken lines only (DTMF and system messages are not part of the conversation).
+    pub lines: Vec<Line>,
+    pub turns: Vec<Turn>,
+}
+
+impl CallContext {
+    pub async fn load(pool: &SqlitePool, call_sid: &str, tz: Tz) -> Result<Self> {
+        let call = sqlx::query("SELECT started_at, ended_at FROM calls WHERE call_sid = ?1")
+            .bind(call_sid)
+            .fetch_optional(pool)
+            .await?
+            .ok_or_else(|| Error::UnknownCall(call_sid.to_string()))?;
+        let started: String = call.get("started_at");
+        let started_at = parse_stored(&started)
+            .ok_or_else(|| Error::Invalid(format!("call start `{started}` is not RFC 3339")))?;
+        let ended_at = call
+            .get::<Option<String>, _>("ended_at")
+            .as_deref()
+            .and_then(parse_stored);
+        let lines = sqlx::query(
+            "SELECT role, content, interrupted, turn_index, created_at FROM messages
+             WHERE call_sid = ?1 AND role IN ('user', 'assistant') ORDER BY id",
+        )
+        .bind(call_sid)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| Line {
+            role: r.get("role"),
+            content: r.get("content"),
+            interrupted: r.get::<i64, _>("interrupted") != 0,
+            turn_index: r.get("turn_index"),
+            created_at: parse_stored(r.get::<&str, _>("created_at")),
+        })
+        .collect();
+        let turns = sqlx::query(
+            "SELECT turn_index, speech_ms, first_audio_ms, barge_in, outcome FROM turns
+             WHERE call_sid = ?1 ORDER BY turn_index",
+        )
+        .bind(call_sid)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| Turn {
+            turn_index: r.get("turn_index"),
+            speech_ms: r.get("speech_ms"),
+            first_audio_ms: r.get("first_audio_ms"),
+            barge_in: r.get::<i64, _>("barge_in") != 0,
+            outcome: r.get("outcome"),
+        })
+        .collect();
+        Ok(Self {
+            call_sid: call_sid.to_string(),
+            started_at,
+            ended_at,
+            tz,
+            lines,
+            turns,
+        })
+    }
+
+    /// The call's local date (when it started), used to date the diary.
+    pub fn local_date(&self) -> NaiveDate {
+        local_date(self.started_at, self.tz)
+    }
+
+    /// The transcript as the model reads it, one line per message, each with its local
+    /// time so the model can tell which day a line was said on in a call over midnight.
+    pub fn for_prompt(&self) -> String {
+        let mut out = String::new();
+        for l in &self.lines {
+            let who = if l.role == "user" { "Caller" } else { "Haru" };
+            let at = l
+                .created_at
+                .map(|t| {
+                    t.with_timezone(&self.tz)
+                        .format("%Y-%m-%d %H:%M")
+                        .to_string()
+                })
+                .unwrap_or_default();
+            out.push_str(&format!("[{at}] {who}: {}\n", l.content.trim()));
+        }
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.iter().all(|l| l.content.trim().is_empty())
+    }
+}
+
+/// Lower-cased letters and digits only, so a quote matches whatever the spacing and
+/// punctuation the model or STT used.
+pub fn normalise(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The first spoken line that contains `quote` (normalised), if any.
+pub fn find_quote<'a>(lines: &'a [Line], quote: &str) -> Option<&'a Line> {
+    let q = normalise(quote);
+    if q.is_empty() {
+        return None;
+    }
+    lines.iter().find(|l| normalise(&l.content).contains(&q))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_match_across_spacing_and_punctuation() {
+        let lines = vec![Line {
+            role: "user".into(),
+            content: "내일 저녁 7시에, 친구랑 저녁 먹기로 했어요!".into(),
+            interrupted: false,
+            turn_index: 1,
+            created_at: None,
+        }];
+        assert!(find_quote(&lines, "친구랑 저녁  먹기로 했어요").is_some());
+        assert!(find_quote(&lines, "저녁 7시에 친구랑").is_some());
+        assert!(find_quote(&lines, "치과 예약").is_none());
+        assert!(find_quote(&lines, " ... ").is_none());
+    }
+}
