@@ -17,6 +17,7 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc;
 
+use crate::cpu_gate::CpuGate;
 use crate::error::ApiError;
 
 /// A chat turn after validation (role is system/user/assistant).
@@ -73,6 +74,8 @@ pub struct LlmConfig {
     /// llama.cpp repeat penalty over the last 64 tokens (1.0 = off). A mild
     /// one keeps a 135M model from looping ("la France, la France, ...").
     pub repeat_penalty: f32,
+    /// Shared with the STT client: see `cpu_gate`.
+    pub gate: CpuGate,
 }
 
 impl LlmEngine {
@@ -233,8 +236,11 @@ fn run_job(
             .add(*t, i as i32, &[0], i == last)
             .map_err(|e| ApiError::internal(format!("batch: {e}")))?;
     }
-    ctx.decode(&mut batch)
-        .map_err(|e| ApiError::internal(format!("prompt decode failed: {e}")))?;
+    {
+        let _turn = config.gate.blocking_lock();
+        ctx.decode(&mut batch)
+            .map_err(|e| ApiError::internal(format!("prompt decode failed: {e}")))?;
+    }
     cached.extend_from_slice(&tokens[start..]);
     tracing::debug!(prompt = n_prompt, reused = start, "prompt decoded");
 
@@ -264,6 +270,7 @@ fn run_job(
             .add(token, pos, &[0], true)
             .map_err(|e| ApiError::internal(format!("batch: {e}")))?;
         pos += 1;
+        let _turn = config.gate.blocking_lock();
         ctx.decode(&mut batch)
             .map_err(|e| ApiError::internal(format!("decode failed: {e}")))?;
         cached.push(token);

@@ -4,6 +4,7 @@
 //! Prints `LISTENING <addr>` on stdout once every engine is ready.
 
 mod audio;
+mod cpu_gate;
 mod error;
 mod g711;
 mod llm;
@@ -99,18 +100,21 @@ async fn main() -> Result<()> {
     tts.probe()
         .await
         .context("espeak-ng is required (scripts/install-engines.sh installs it)")?;
+    let gate = cpu_gate::new();
     // Load both models at once: each takes a few hundred ms to seconds.
     let (stt, llm) = tokio::join!(
         stt_client::SttClient::spawn(stt_client::SttConfig {
             binary: stt_bin,
             model: whisper.clone(),
             threads: args.threads,
+            gate: gate.clone(),
         }),
         llm::LlmEngine::start(llm::LlmConfig {
             model: llm_path.clone(),
             n_ctx: args.llm_ctx,
             threads,
             repeat_penalty: args.repeat_penalty,
+            gate,
         }),
     );
     let stt = stt.context("starting the STT worker")?;

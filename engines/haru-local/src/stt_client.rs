@@ -17,6 +17,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::Mutex;
 
+use crate::cpu_gate::CpuGate;
 use crate::error::ApiError;
 
 /// How to start a worker.
@@ -25,6 +26,8 @@ pub struct SttConfig {
     pub binary: PathBuf,
     pub model: PathBuf,
     pub threads: Option<i32>,
+    /// Shared with the LLM: see `cpu_gate`.
+    pub gate: CpuGate,
 }
 
 pub struct SttClient {
@@ -93,6 +96,7 @@ impl SttClient {
         for s in samples {
             body.extend_from_slice(&s.to_le_bytes());
         }
+        let _turn = self.config.gate.lock().await;
         let mut retried = false;
         loop {
             let (base, generation) = {
