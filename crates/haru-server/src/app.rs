@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::serve::ListenerExt;
 use axum::routing::{get, post};
 use haru_providers::{Endpoint, OpenAiChat, OpenAiSynthesizer, OpenAiTranscriber};
 use haru_session::{CallEnded, PhraseCache, Providers, SessionDeps};
@@ -146,12 +147,26 @@ impl App {
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
         let addr = listener.local_addr()?;
         self.log_startup(addr);
+        // Nagle would hold back 20 ms media frames behind delayed ACKs (~40 ms stalls).
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(
             listener,
             self.router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
+    }
+
+    /// Serves a prepared router (used by tests and tools that merged extra routes).
+    pub async fn serve_router(listener: TcpListener, router: Router, shutdown: CancellationToken) -> std::io::Result<()> {
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
     }
 
     pub fn into_parts(self) -> (Router, AppState, mpsc::UnboundedReceiver<CallEnded>) {

@@ -410,6 +410,7 @@ async fn send_clip(play: &mpsc::Sender<Play>, mark: String, text: String, audio:
 struct PcmToMulaw {
     carry: Option<u8>,
     odd_byte: bool,
+    any_audio: bool,
     resampler: StreamResampler,
     samples: Vec<i16>,
     out8k: Vec<i16>,
@@ -420,6 +421,7 @@ impl PcmToMulaw {
         Ok(Self {
             carry: None,
             odd_byte: false,
+            any_audio: false,
             resampler: StreamResampler::new(rate, 8_000, (rate / 50) as usize)?,
             samples: Vec::new(),
             out8k: Vec::new(),
@@ -443,6 +445,7 @@ impl PcmToMulaw {
         if let [b] = pairs.remainder() {
             self.carry = Some(*b);
         }
+        self.any_audio |= !self.samples.is_empty();
         let samples = std::mem::take(&mut self.samples);
         self.resampler.push(&samples, &mut self.out8k);
         self.samples = samples;
@@ -451,6 +454,10 @@ impl PcmToMulaw {
 
     fn finish(&mut self, frames: &mut Vec<Vec<u8>>) {
         self.odd_byte = self.carry.is_some();
+        if !self.any_audio {
+            // Flushing would pad silence into frames: an empty body must stay empty.
+            return;
+        }
         self.resampler.flush(&mut self.out8k);
         self.emit_full_frames(frames);
         if !self.out8k.is_empty() {

@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Run the server (configuration from the environment and .env; see README).
     Serve,
+    /// Call a running haru server the way Twilio would, speaking WAV files as the caller.
+    Sim(haru_sim::cli::SimArgs),
     /// Run local fake OpenAI-compatible and Twilio REST servers (for trying haru and benchmarks).
     FakeProviders(FakeArgs),
 }
@@ -61,6 +63,10 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve().await,
         Command::FakeProviders(args) => fake_providers(args).await,
+        Command::Sim(args) => {
+            init_logs(LogFormat::Pretty);
+            haru_sim::cli::run(args).await
+        }
     }
 }
 

@@ -58,7 +58,7 @@ impl TestServer {
         let (router, _state, ended) = app.into_parts();
         let token = shutdown.clone();
         tokio::spawn(async move {
-            axum_serve(listener, router, token).await;
+            let _ = haru_server::App::serve_router(listener, router, token).await;
         });
         TestServer {
             addr,
@@ -99,16 +99,6 @@ impl TestServer {
         assert_eq!(resp.status(), 200);
         parse_twiml(&resp.text().await.unwrap())
     }
-}
-
-async fn axum_serve(listener: tokio::net::TcpListener, router: axum_router::Router, token: CancellationToken) {
-    let _ = axum_router::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move { token.cancelled().await })
-        .await;
-}
-
-mod axum_router {
-    pub use axum::{Router, serve};
 }
 
 /// Pulls `<Stream url>` and its `<Parameter>`s out of TwiML (test-only, string based).
