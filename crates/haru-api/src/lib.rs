@@ -1,0 +1,47 @@
+//! haru's REST API (JSON) over calls and their post-call results, and the `haru calls`
+//! / `haru show` CLI helpers.
+//!
+//! Serve it with peer addresses, or loopback-only mode rejects every request:
+//! ```ignore
+//! let app = server_router.merge(haru_api::router(state));
+//! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
+//! ```
+
+mod auth;
+pub mod cli;
+mod error;
+pub mod filters;
+mod openapi;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use haru_postcall::PostCall;
+use haru_store::CallStore;
+use sqlx::SqlitePool;
+
+pub use error::ApiError;
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Arc<dyn CallStore>,
+    pub sqlite: SqlitePool,
+    pub postcall: Arc<PostCall>,
+    /// `HARU_API_TOKEN`. Without one, only loopback peers are served.
+    pub api_token: Option<String>,
+}
+
+/// Routes under `/api/...` (authenticated) and `/openapi.json` (public). No fallback,
+/// so it merges into the server's router.
+pub fn router(state: ApiState) -> Router {
+    let token = state
+        .api_token
+        .clone()
+        .filter(|t| !t.trim().is_empty())
+        .map(Arc::<str>::from);
+    routes::api()
+        .route_layer(axum::middleware::from_fn_with_state(token, auth::require))
+        .with_state(state)
+        .merge(openapi::router())
+}
