@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::extract::connect_info::MockConnectInfo;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
@@ -18,20 +19,26 @@ pub async fn require(State(token): State<Option<Arc<str>>>, req: Request, next: 
     }
 }
 
+/// The peer address from `into_make_service_with_connect_info`, or from axum's
+/// `MockConnectInfo` layer (how tests stand in for a remote peer).
+fn peer(req: &Request) -> Option<SocketAddr> {
+    let ext = req.extensions();
+    ext.get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+        .or_else(|| ext.get::<MockConnectInfo<SocketAddr>>().map(|m| m.0))
+}
+
 fn check(token: Option<&str>, req: &Request) -> Result<(), ApiError> {
     let Some(expected) = token else {
         // No secret to check, so the network position is the only protection left.
-        let peer = req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "no HARU_API_TOKEN is configured and the peer address is unknown (serve with \
+        let peer = peer(req).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "no HARU_API_TOKEN is configured and the peer address is unknown (serve with \
                  into_make_service_with_connect_info::<SocketAddr>())",
-                )
-            })?;
-        return if peer.0.ip().is_loopback() {
+            )
+        })?;
+        return if peer.ip().is_loopback() {
             Ok(())
         } else {
             Err(ApiError::new(
