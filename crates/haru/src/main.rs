@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Run the server (configuration from the environment and .env; see README).
     Serve,
+    /// The offline demo: a whole phone conversation with local engines (no key, no internet).
+    Demo,
     /// Call a running haru server the way Twilio would, speaking WAV files as the caller.
     Sim(haru_sim::cli::SimArgs),
     /// Run local fake OpenAI-compatible and Twilio REST servers (for trying haru and benchmarks).
@@ -63,6 +65,13 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve().await,
         Command::FakeProviders(args) => fake_providers(args).await,
+        Command::Demo => {
+            init_logs(LogFormat::Pretty);
+            let root = std::env::current_dir()?;
+            let result = haru::demo::run(haru::demo::DemoOptions::from_repo(&root)).await?;
+            println!("{}", haru::demo::summary(&result));
+            Ok(())
+        }
         Command::Sim(args) => {
             init_logs(LogFormat::Pretty);
             haru_sim::cli::run(args).await

@@ -1,0 +1,225 @@
+//! `haru demo`: a complete phone conversation on this machine, with no key and no internet.
+//!
+//! Starts `haru-local` (Whisper, SmolLM2, espeak-ng behind the OpenAI API), starts the
+//! haru server against it, and calls it with `haru sim` speaking WAV files as the caller.
+//! Only base URLs differ from a production setup with OpenAI.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use haru_sim::{SimConfig, SimReport, Turn, run_call};
+use haru_store::{CallStore, Message, TurnTiming};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+
+pub struct DemoOptions {
+    pub models_dir: PathBuf,
+    pub haru_local: PathBuf,
+    pub wavs: Vec<PathBuf>,
+    pub out_dir: PathBuf,
+    /// Print the sim's live events.
+    pub live: bool,
+}
+
+impl DemoOptions {
+    /// Paths relative to the repository root (the working directory of `make demo`).
+    pub fn from_repo(root: &Path) -> Self {
+        let models_dir = std::env::var_os("HARU_MODELS_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("models"));
+        let haru_local = std::env::var_os("HARU_LOCAL_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("engines/target/debug/haru-local"));
+        Self {
+            wavs: vec![
+                models_dir.join("fixtures/clone-test.wav"),
+                root.join("fixtures/en-dentist.wav"),
+                root.join("fixtures/en-goodbye.wav"),
+            ],
+            models_dir,
+            haru_local,
+            out_dir: root.join("out"),
+            live: true,
+        }
+    }
+}
+
+pub struct DemoResult {
+    pub report: SimReport,
+    pub messages: Vec<Message>,
+    pub turns: Vec<TurnTiming>,
+    pub wav_path: PathBuf,
+    pub json_path: PathBuf,
+}
+
+/// Starts haru-local and waits for its `LISTENING addr` line.
+async fn start_engines(opts: &DemoOptions) -> anyhow::Result<(Child, String)> {
+    if !opts.haru_local.exists() {
+        bail!(
+            "offline engines not built: {} is missing (run `make demo`, or scripts/install-engines.sh and `cargo build` in engines/)",
+            opts.haru_local.display()
+        );
+    }
+    if !opts.models_dir.join("ggml-base.bin").exists() {
+        bail!("models missing in {} (run scripts/install-engines.sh)", opts.models_dir.display());
+    }
+    let mut child = Command::new(&opts.haru_local)
+        .arg("--models-dir")
+        .arg(&opts.models_dir)
+        .args(["--bind", "127.0.0.1:0", "--exit-on-stdin-eof", "--llm-alias", "gpt-4o-mini"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", opts.haru_local.display()))?;
+    let stdout = child.stdout.take().context("haru-local stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(addr) = line.strip_prefix("LISTENING ") {
+                return Ok::<_, anyhow::Error>(addr.trim().to_string());
+            }
+        }
+        bail!("haru-local exited before it was ready")
+    })
+    .await
+    .context("haru-local did not become ready within 120 s")??;
+    Ok((child, addr))
+}
+
+fn offline_config(listen: &str, engines: &str, db: &Path, auth_token: &str) -> anyhow::Result<haru_server::Config> {
+    let mut map: HashMap<&str, String> = HashMap::new();
+    map.insert("HARU_BIND", listen.to_string());
+    map.insert("API_BASE_URL", format!("http://{listen}"));
+    map.insert("OPENAI_BASE_URL", format!("http://{engines}/v1"));
+    map.insert("HARU_DATABASE_URL", format!("sqlite:{}", db.display()));
+    map.insert("TWILIO_AUTH_TOKEN", auth_token.to_string());
+    // The small offline LLM speaks English only.
+    map.insert("HARU_STT_LANGUAGE", "en".into());
+    map.insert("HARU_LLM_MODEL", "smollm2-135m-instruct".into());
+    map.insert("HARU_LLM_MAX_TOKENS", "48".into());
+    map.insert("HARU_TTS_VOICE", "en-us".into());
+    map.insert(
+        "HARU_SYSTEM_PROMPT",
+        "You are haru, a warm companion on a phone call. Ask the person about their day. \
+         Reply in one or two short, friendly spoken sentences."
+            .into(),
+    );
+    map.insert("HARU_GREETING", "Hi, this is haru. How was your day?".into());
+    map.insert("HARU_GOODBYE", "Thank you for talking with me. Goodbye!".into());
+    map.insert("HARU_APOLOGY", "Sorry, I had a problem. Could you say that again?".into());
+    map.insert("HARU_IDLE_PROMPT", "Are you still there?".into());
+    // Two cores shared by Whisper, the LLM and the caller: be patient rather than apologise.
+    for k in ["HARU_STT_TIMEOUT_MS", "HARU_LLM_TIMEOUT_MS", "HARU_TTS_TIMEOUT_MS"] {
+        map.insert(k, "30000".into());
+    }
+    let cfg = haru_server::Config::from_source(&haru_server::config::Source(|k| {
+        map.get(k).cloned().or_else(|| std::env::var(k).ok().filter(|_| k == "RUST_LOG"))
+    }))?;
+    Ok(cfg)
+}
+
+pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoResult> {
+    for w in &opts.wavs {
+        if !w.exists() {
+            bail!("caller audio {} is missing (run scripts/install-engines.sh)", w.display());
+        }
+    }
+    std::fs::create_dir_all(&opts.out_dir).with_context(|| format!("creating {}", opts.out_dir.display()))?;
+    let (engines, engines_addr) = start_engines(&opts).await?;
+    tracing::info!("offline engines ready at http://{engines_addr}/v1");
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let listen = listener.local_addr()?.to_string();
+    let db = opts.out_dir.join("demo.db");
+    let auth_token = format!("demo-{}", std::process::id());
+    let cfg = offline_config(&listen, &engines_addr, &db, &auth_token)?;
+    let app = haru_server::build(cfg).await?;
+    let store: Arc<dyn CallStore> = app.state.store.clone();
+    let (router, _state, _ended) = app.into_parts();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(haru_server::App::serve_router(listener, router, shutdown.clone()));
+    tracing::info!("haru listening on http://{listen}; calling it with haru sim");
+
+    let mut turns = Vec::new();
+    for w in &opts.wavs {
+        turns.push(Turn::from_wav_file(w)?);
+    }
+    let cfg = SimConfig {
+        server: format!("http://{listen}"),
+        auth_token: Some(auth_token),
+        turns,
+        turn_timeout: Duration::from_secs(60),
+        ..SimConfig::default()
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let live = opts.live;
+    let printer = tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            if live {
+                tracing::info!(target: "haru::sim", "📞 {ev}");
+            }
+        }
+    });
+    let report = run_call(cfg, Some(tx)).await;
+    let _ = printer.await;
+    // Let the session finish writing the call before reading it back.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    shutdown.cancel();
+    let _ = server.await;
+    drop(engines);
+    let report = report?;
+    let wav_path = opts.out_dir.join("demo-bot.wav");
+    let json_path = opts.out_dir.join("demo-call.json");
+    report.write_bot_wav(&wav_path)?;
+    report.write_json(&json_path)?;
+    let messages = store.messages(&report.call_sid).await?;
+    let turns = store.turns(&report.call_sid).await?;
+    Ok(DemoResult {
+        report,
+        messages,
+        turns,
+        wav_path,
+        json_path,
+    })
+}
+
+/// The closing summary printed by `haru demo`.
+pub fn summary(r: &DemoResult) -> String {
+    let mut s = String::new();
+    s.push_str("\n📋 Full transcript\n────────────────────────────────────────\n");
+    for m in &r.messages {
+        let who = match m.role {
+            haru_store::Role::User => "👤 caller",
+            haru_store::Role::Assistant => "🤖 haru  ",
+            _ => "   other ",
+        };
+        s.push_str(&format!("{who}: {}{}\n", m.content, if m.interrupted { " (cut off)" } else { "" }));
+    }
+    s.push_str("────────────────────────────────────────\n⏱️  Per-turn latency (ms)\n");
+    s.push_str("turn  stt  llm-first-token  tts-first-byte  end-of-speech→first-audio  outcome\n");
+    for t in &r.turns {
+        let f = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+        s.push_str(&format!(
+            "{:>4} {:>4} {:>16} {:>15} {:>26}  {}\n",
+            t.turn_index,
+            f(t.stt_ms),
+            f(t.llm_first_token_ms),
+            f(t.tts_first_byte_ms),
+            f(t.first_audio_ms),
+            t.outcome
+        ));
+    }
+    s.push_str(&format!(
+        "\n🔊 bot audio as the caller heard it: {}\n🧾 call report (JSON): {}\n",
+        r.wav_path.display(),
+        r.json_path.display()
+    ));
+    s
+}
