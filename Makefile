@@ -1,0 +1,11 @@
+# The two commands a newcomer needs. Both install what a fresh machine lacks.
+.PHONY: demo test setup
+
+demo: ## An offline phone call on this machine: local Whisper, SmolLM2 and espeak-ng, no key
+	./scripts/demo.sh
+
+test: ## The whole test suite (formatting, lints, unit, integration, real offline engines)
+	./scripts/test.sh
+
+setup:
+	./scripts/setup.sh
