@@ -48,6 +48,7 @@ fn page() -> Value {
 
 pub fn document() -> Value {
     let sid = path_param("sid", "string");
+    let by_sid = [sid.clone()];
     let paging = [
         query("limit", "integer", "1..500, default 50"),
         query("offset", "integer", "default 0"),
@@ -94,14 +95,14 @@ pub fn document() -> Value {
         },
         "paths": {
             "/api/calls": { "get": op("List calls, newest first", &call_filters, json_ok(page())) },
-            "/api/calls/{sid}": { "get": op("A call with its messages, turn timings, status and stream events and jobs", &[sid.clone()], json_ok(obj())) },
-            "/api/calls/{sid}/transcript": { "get": op("The transcript as plain text", &[sid.clone()],
+            "/api/calls/{sid}": { "get": op("A call with its messages, turn timings, status and stream events and jobs", &by_sid, json_ok(obj())) },
+            "/api/calls/{sid}/transcript": { "get": op("The transcript as plain text", &by_sid,
                 json!({ "description": "OK", "content": { "text/plain": { "schema": { "type": "string" } } } })) },
-            "/api/calls/{sid}/diary": { "get": op("The call's diary entry", &[sid.clone()], json_ok(obj())) },
-            "/api/calls/{sid}/schedules": { "get": op("Schedules extracted from the call", &[sid.clone()], json_ok(json!({ "type": "array", "items": obj() }))) },
-            "/api/calls/{sid}/mood": { "get": op("The caller's mood", &[sid.clone()], json_ok(obj())) },
-            "/api/calls/{sid}/quality": { "get": op("Conversation quality report", &[sid.clone()], json_ok(obj())) },
-            "/api/calls/{sid}/jobs": { "get": op("The call's post-call jobs", &[sid.clone()], json_ok(json!({ "type": "array", "items": obj() }))) },
+            "/api/calls/{sid}/diary": { "get": op("The call's diary entry", &by_sid, json_ok(obj())) },
+            "/api/calls/{sid}/schedules": { "get": op("Schedules extracted from the call", &by_sid, json_ok(json!({ "type": "array", "items": obj() }))) },
+            "/api/calls/{sid}/mood": { "get": op("The caller's mood", &by_sid, json_ok(obj())) },
+            "/api/calls/{sid}/quality": { "get": op("Conversation quality report", &by_sid, json_ok(obj())) },
+            "/api/calls/{sid}/jobs": { "get": op("The call's post-call jobs", &by_sid, json_ok(json!({ "type": "array", "items": obj() }))) },
             "/api/calls/{sid}/jobs/{kind}/rerun": { "post": rerun_kind },
             "/api/schedules/upcoming": { "get": op("Schedules across calls that have not passed, soonest first", &paging, json_ok(page())) },
             "/api/jobs": { "get": op("Post-call jobs, newest first", &job_filters, json_ok(page())) },
