@@ -12,43 +12,57 @@ use crate::queue::{self, Claim, JobKind, ts};
 use crate::transcript::CallContext;
 use crate::{Error, PostCall, Result};
 
+/// A computed result, waiting to be written.
+enum Output {
+    Nothing,
+    Diary(diary::Diary),
+    Schedules(schedules::Extracted),
+    Mood(mood::Mood),
+    Quality(quality::Quality),
+}
+
+async fn compute(pc: &PostCall, ctx: &CallContext, kind: JobKind) -> Result<Output> {
+    let cfg = pc.config();
+    let chat = pc.chat();
+    Ok(match kind {
+        // Nothing was said: nothing to write, and no reason to bother the model.
+        JobKind::Diary | JobKind::Mood if ctx.is_empty() => Output::Nothing,
+        JobKind::Schedules if ctx.is_empty() => Output::Schedules(schedules::Extracted::default()),
+        JobKind::Diary => Output::Diary(diary::compute(ctx, chat, &cfg.language).await?),
+        JobKind::Schedules => Output::Schedules(schedules::compute(ctx, chat).await?),
+        JobKind::Mood => Output::Mood(mood::compute(ctx, chat, &cfg.language).await?),
+        JobKind::Quality => Output::Quality(quality::compute(ctx)),
+    })
+}
+
 /// Runs a claimed job to completion; returns its summary.
 pub async fn run(pc: &PostCall, claim: &Claim) -> Result<String> {
-    let cfg = pc.config();
-    let ctx = CallContext::load(pc.pool(), &claim.job.call_sid, cfg.timezone).await?;
-    let chat = pc.chat();
-    let now = Utc::now();
-    let now_s = ts(now);
+    let ctx = CallContext::load(pc.pool(), &claim.job.call_sid, pc.config().timezone).await?;
+    // The transaction starts only after the slow LLM work, so no connection is held
+    // (and no lock taken) while waiting for the model.
+    let out = compute(pc, &ctx, claim.job.kind).await?;
+    let now = ts(Utc::now());
     let mut tx = pc.pool().begin().await?;
-    let detail = match claim.job.kind {
-        // Nothing was said: nothing to write, and no reason to bother the model.
-        JobKind::Diary | JobKind::Mood if ctx.is_empty() => "no conversation".to_string(),
-        JobKind::Diary => {
-            let d = diary::compute(&ctx, chat, &cfg.language).await?;
-            diary::save(&mut tx, &d, &now_s).await?;
+    let detail = match &out {
+        Output::Nothing => "no conversation".to_string(),
+        Output::Diary(d) => {
+            diary::save(&mut tx, d, &now).await?;
             format!("diary `{}` for {}", d.title, d.local_date)
         }
-        JobKind::Schedules => {
-            let e = if ctx.is_empty() {
-                schedules::Extracted::default()
-            } else {
-                schedules::compute(&ctx, chat).await?
-            };
-            schedules::save(&mut tx, &ctx.call_sid, &e, &now_s).await?;
+        Output::Schedules(e) => {
+            schedules::save(&mut tx, &ctx.call_sid, e, &now).await?;
             let mut s = format!("{} saved", e.items.len());
             for r in &e.rejected {
                 s.push_str(&format!("; rejected `{}`: {}", r.title, r.reason));
             }
             s
         }
-        JobKind::Mood => {
-            let m = mood::compute(&ctx, chat, &cfg.language).await?;
-            mood::save(&mut tx, &m, &now_s).await?;
+        Output::Mood(m) => {
+            mood::save(&mut tx, m, &now).await?;
             format!("{} ({:+.2})", m.label, m.score)
         }
-        JobKind::Quality => {
-            let q = quality::compute(&ctx);
-            quality::save(&mut tx, &q, &now_s).await?;
+        Output::Quality(q) => {
+            quality::save(&mut tx, q, &now).await?;
             format!("{} turns, p50 {:?} ms", q.turns, q.first_audio_p50_ms)
         }
     };
