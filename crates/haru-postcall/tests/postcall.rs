@@ -547,3 +547,73 @@ async fn two_workers_racing_run_each_job_once() {
         "the diary ran once"
     );
 }
+
+#[tokio::test]
+async fn a_worker_on_an_in_memory_store_heartbeats_and_stops_cleanly() {
+    // One connection only: the worker must never hold it while waiting for the model.
+    let store = haru_store::SqliteStore::open("sqlite::memory:")
+        .await
+        .expect("store");
+    seed_call(
+        &store,
+        "CAI",
+        "+821000000008",
+        "2026-11-24T10:00:00.000Z",
+        "2026-11-24T10:01:00.000Z",
+        &[Said(
+            User,
+            "오늘 책을 읽었어요.",
+            "2026-11-24T10:00:10.000Z",
+        )],
+    )
+    .await;
+    let diary = json!({"title": "독서", "paragraphs": ["오늘 책을 읽었다.", "조용한 하루였다."]});
+    let mood = json!({"label": "calm", "score": 0.3, "reason": "책을 읽었다.", "quotes": ["책을 읽었어요"]});
+    let replies = vec![
+        diary.to_string(),
+        json!({"items": []}).to_string(),
+        mood.to_string(),
+    ];
+    let fake = fake(replies).await;
+    // The model takes longer than the lease: only heartbeats keep the claim alive.
+    fake.update_config(|c| c.llm_first_token_delay = Duration::from_millis(400));
+    let cfg = PostCallConfig {
+        lease: Duration::from_millis(150),
+        ..fast_config()
+    };
+    let pc = postcall(&store, &fake, cfg);
+    let stop = CancellationToken::new();
+    let worker = pc.clone().spawn_worker(stop.clone());
+    pc.enqueue_for_call("CAI").await.expect("enqueue");
+    eventually("all jobs done", || async {
+        pc.jobs(&JobFilter::default())
+            .await
+            .map(|js| js.len() == 4 && js.iter().all(|j| j.state == JobState::Done))
+            .unwrap_or(false)
+    })
+    .await;
+    let jobs = pc.jobs(&JobFilter::default()).await.expect("jobs");
+    assert!(jobs.iter().all(|j| j.attempts == 1), "{jobs:#?}");
+    assert_eq!(
+        fake.request_count(Ep::ChatCompletions),
+        3,
+        "diary, schedules and mood, once each"
+    );
+
+    // Shutdown mid-job hands the job back at once instead of waiting out the lease.
+    fake.set_fault(Ep::ChatCompletions, Some(Fault::Hang), None);
+    pc.rerun_kind("CAI", JobKind::Diary).await.expect("rerun");
+    eventually("the rerun is running", || async {
+        matches!(queue::find(pc.pool(), "CAI", JobKind::Diary).await, Ok(Some(j)) if j.state == JobState::Running)
+    }).await;
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(5), worker)
+        .await
+        .expect("worker stops")
+        .expect("join");
+    let job = queue::find(pc.pool(), "CAI", JobKind::Diary)
+        .await
+        .expect("find")
+        .expect("job");
+    assert_eq!((job.state, job.attempts), (JobState::Pending, 0), "{job:?}");
+}
