@@ -1,14 +1,28 @@
 //! After the call: a diary, schedules, mood and a quality report for each call, run as
-//! jobs on a durable queue in the call store's SQLite database.
+//! jobs on a durable queue in the call store's SQLite database (tables from
+//! `haru-store/migrations/0002_postcall.sql`).
 //!
-//! Wiring (see the crate README in the report):
+//! Wiring:
 //! ```ignore
-//! let store = haru_store::SqliteStore::open(url).await?;
+//! let store = haru_store::SqliteStore::open(url).await?; // runs the migrations
 //! let pc = Arc::new(PostCall::new(store.pool().clone(), chat, PostCallConfig::default()));
 //! let worker = pc.clone().spawn_worker(shutdown.clone());
-//! // when a call ends:
+//! // when a call ends (after close_call):
 //! pc.enqueue_for_call(&call_sid).await?;
 //! ```
+//!
+//! Decisions worth knowing:
+//! - The LLM never does calendar maths: it returns the quote and a structured date
+//!   expression, resolved by [`dates`] against the local date (configured timezone) of
+//!   the message the quote came from, so "내일" said after midnight means the day after
+//!   *that* day. The diary is dated with the call's start.
+//! - A schedule whose quote is not in the transcript (normalised) is rejected and named
+//!   in the job's `detail`; a mood quote the caller did not say fails validation.
+//! - A bad answer is sent back once with the validation error; a second bad answer
+//!   fails the attempt. Answers that stay bad fail the job after `max_attempts`;
+//!   outages (unreachable, timeout, 408/429/5xx) retry forever with capped backoff.
+//! - Results are written in the transaction that marks the job done, and only while
+//!   the claim's lease token is still current.
 
 pub mod dates;
 pub mod jobs;

@@ -351,3 +351,20 @@ pub async fn list(pool: &SqlitePool, f: &JobFilter) -> Result<Vec<Job>> {
     .await?;
     Ok(rows.iter().map(job_from_row).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let base = Duration::from_secs(10);
+        let cap = Duration::from_secs(60);
+        assert_eq!(backoff(base, 1, cap), Duration::from_secs(10));
+        assert_eq!(backoff(base, 2, cap), Duration::from_secs(20));
+        assert_eq!(backoff(base, 3, cap), Duration::from_secs(40));
+        assert_eq!(backoff(base, 4, cap), cap);
+        assert_eq!(backoff(base, i64::MAX, cap), cap);
+        assert_eq!(backoff(base, 0, cap), base);
+    }
+}

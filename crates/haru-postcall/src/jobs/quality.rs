@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use crate::Result;
+#[cfg(test)]
+use crate::transcript::Turn;
 use crate::transcript::{CallContext, Line};
 
 /// A gap with nobody speaking longer than this counts as a long silence.
@@ -168,6 +170,60 @@ mod tests {
         assert_eq!(percentile(&v, 50.0), Some(300));
         assert_eq!(percentile(&v, 95.0), Some(1000));
         assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    fn line(role: &str, text: &str, turn: i64, at: &str, interrupted: bool) -> Line {
+        Line {
+            role: role.into(),
+            content: text.into(),
+            interrupted,
+            turn_index: turn,
+            created_at: crate::dates::parse_stored(at),
+        }
+    }
+
+    fn turn(i: i64, first_audio: Option<i64>, barge_in: bool, outcome: &str) -> Turn {
+        Turn {
+            turn_index: i,
+            speech_ms: Some(1000),
+            first_audio_ms: first_audio,
+            barge_in,
+            outcome: outcome.into(),
+        }
+    }
+
+    #[test]
+    fn counts_errors_empty_transcripts_barge_ins_and_silences() {
+        let ctx = CallContext {
+            call_sid: "CA".into(),
+            started_at: crate::dates::parse_stored("2026-11-24T10:00:00Z").expect("ts"),
+            ended_at: None,
+            tz: chrono_tz::Asia::Seoul,
+            lines: vec![
+                line("user", "hello there", 1, "2026-11-24T10:00:01Z", false),
+                line("assistant", "hi", 1, "2026-11-24T10:00:02Z", true),
+                // 30 s later, minus 120 ms of "hi" and 1 s of speech: a long silence.
+                line("user", "are you there", 2, "2026-11-24T10:00:32Z", false),
+            ],
+            turns: vec![
+                turn(1, Some(500), true, "interrupted"),
+                turn(2, None, false, "error"),
+                turn(3, None, false, "empty_transcript"),
+            ],
+        };
+        let q = compute(&ctx);
+        assert_eq!((q.turns, q.caller_words, q.bot_words), (3, 5, 1));
+        assert_eq!(
+            (q.provider_errors, q.empty_transcripts, q.barge_ins),
+            (1, 1, 1)
+        );
+        assert_eq!(
+            (q.first_audio_p50_ms, q.first_audio_p95_ms),
+            (Some(500), Some(500))
+        );
+        assert_eq!(q.long_silences, 1);
+        assert_eq!(q.longest_silence_ms, 30_000 - 120 - 1000);
+        assert_eq!(q.call_duration_ms, None);
     }
 
     #[test]
