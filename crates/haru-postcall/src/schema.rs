@@ -115,13 +115,27 @@ pub async fn ask<T: DeserializeOwned>(
     schema: Value,
     validate: impl Fn(&T) -> Result<(), String>,
 ) -> Result<T, Error> {
-    let format = response_format(name, schema);
+    // The schema is in the prompt too, for OpenAI-compatible servers that ignore
+    // `response_format` (the answer is validated either way).
+    messages.push(ChatMessage::system(format!(
+        "Reply with one JSON object matching this JSON Schema, and nothing else:\n{schema}"
+    )));
+    let mut format = Some(response_format(name, schema));
     let mut last = String::new();
     for round in 0..2 {
-        let answer = chat
-            .complete(&messages, Some(format.clone()))
-            .await
-            .map_err(provider_error)?;
+        let answer = match chat.complete(&messages, format.clone()).await {
+            Ok(a) => a,
+            // A server without structured outputs rejects the parameter itself; the
+            // prompt carries the schema, so ask again without it.
+            Err(e) if format.is_some() && rejects_format(&e) => {
+                tracing::warn!(job = name, error = %e, "structured output unsupported; retrying without");
+                format = None;
+                chat.complete(&messages, None)
+                    .await
+                    .map_err(provider_error)?
+            }
+            Err(e) => return Err(provider_error(e)),
+        };
         let checked = serde_json::from_str::<T>(strip_fence(&answer))
             .map_err(|e| format!("answer is not valid JSON for the schema: {e}"))
             .and_then(|v| validate(&v).map(|()| v));
@@ -141,6 +155,11 @@ pub async fn ask<T: DeserializeOwned>(
         }
     }
     Err(Error::BadAnswer(last))
+}
+
+fn rejects_format(e: &ProviderError) -> bool {
+    matches!(e, ProviderError::Http { status: 400, message, .. }
+        if message.contains("response_format") || message.contains("json_schema"))
 }
 
 /// Some OpenAI-compatible servers wrap JSON in a Markdown fence despite the schema.
