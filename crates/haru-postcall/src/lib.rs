@@ -71,6 +71,12 @@ impl Error {
     }
 }
 
+/// The longest wait between two attempts of a job.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
+
+/// Re-exported so the server can build a [`PostCallConfig`] (`"Asia/Seoul".parse()`).
+pub use chrono_tz;
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, Clone)]
@@ -82,9 +88,9 @@ pub struct PostCallConfig {
     /// Attempts before a job whose answers keep failing validation is `failed`.
     /// Outages (provider unreachable, 5xx, 429) retry without limit.
     pub max_attempts: i64,
-    /// Retry delay after the first failure; doubles per attempt, capped at `max_backoff`.
+    /// Retry delay after the first failure; doubles per attempt, capped at
+    /// [`MAX_BACKOFF`] (or at `base_backoff` if that is longer).
     pub base_backoff: Duration,
-    pub max_backoff: Duration,
     /// How long a claim lasts without a heartbeat; a crashed worker's job is picked up
     /// again after this.
     pub lease: Duration,
@@ -99,7 +105,6 @@ impl Default for PostCallConfig {
             language: "ko".into(),
             max_attempts: 5,
             base_backoff: Duration::from_secs(10),
-            max_backoff: Duration::from_secs(15 * 60),
             lease: Duration::from_secs(120),
             poll_interval: Duration::from_secs(2),
         }

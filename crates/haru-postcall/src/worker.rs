@@ -70,8 +70,11 @@ impl PostCall {
             }
             Err(e) => {
                 let permanent = !e.is_transient();
-                let retry_in =
-                    queue::backoff(self.cfg.base_backoff, job.attempts, self.cfg.max_backoff);
+                let retry_in = queue::backoff(
+                    self.cfg.base_backoff,
+                    job.attempts,
+                    crate::MAX_BACKOFF.max(self.cfg.base_backoff),
+                );
                 tracing::warn!(id = job.id, kind = job.kind.as_str(), error = %e, permanent,
                     ?retry_in, "post-call job attempt failed");
                 queue::fail(

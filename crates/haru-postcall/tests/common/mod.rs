@@ -140,7 +140,6 @@ pub fn fast_config() -> PostCallConfig {
     PostCallConfig {
         max_attempts: 3,
         base_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(5),
         lease: Duration::from_secs(30),
         poll_interval: Duration::from_millis(20),
         ..Default::default()
