@@ -142,7 +142,9 @@ mod tests {
 
     #[test]
     fn buffer_helpers_agree_with_scalar_functions() {
-        let pcm: Vec<i16> = (0..320).map(|i| ((i * 97) % 2000 - 1000) as i16 * 16).collect();
+        let pcm: Vec<i16> = (0..320)
+            .map(|i| ((i * 97) % 2000 - 1000) as i16 * 16)
+            .collect();
         let coded = encode(&pcm);
         assert_eq!(coded.len(), pcm.len());
         let decoded = decode(&coded);

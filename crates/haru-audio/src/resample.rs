@@ -27,13 +27,12 @@ impl StreamResampler {
         let inner = if from == to {
             None
         } else {
-            let r = FftFixedInOut::<f32>::new(from as usize, to as usize, chunk.max(1), 1).map_err(
-                |e| ResampleError::Construct {
+            let r = FftFixedInOut::<f32>::new(from as usize, to as usize, chunk.max(1), 1)
+                .map_err(|e| ResampleError::Construct {
                     from,
                     to,
                     reason: e.to_string(),
-                },
-            )?;
+                })?;
             Some(r)
         };
         let (max_in, max_out) = inner
@@ -92,7 +91,9 @@ impl StreamResampler {
 }
 
 fn to_i16(v: f32) -> i16 {
-    (v * 32768.0).round().clamp(i16::MIN as f32, i16::MAX as f32) as i16
+    (v * 32768.0)
+        .round()
+        .clamp(i16::MIN as f32, i16::MAX as f32) as i16
 }
 
 /// Resamples a whole clip, compensating for the filter delay so output aligns with input.
@@ -119,7 +120,9 @@ mod tests {
     fn sine(rate: u32, hz: f32, ms: u32) -> Vec<i16> {
         let n = rate * ms / 1000;
         (0..n)
-            .map(|i| ((i as f32 * hz * 2.0 * std::f32::consts::PI / rate as f32).sin() * 12000.0) as i16)
+            .map(|i| {
+                ((i as f32 * hz * 2.0 * std::f32::consts::PI / rate as f32).sin() * 12000.0) as i16
+            })
             .collect()
     }
 
@@ -154,7 +157,11 @@ mod tests {
         // 6 kHz is above the 4 kHz Nyquist of the target rate: it must be filtered, not aliased.
         let high = sine(24000, 6000.0, 400);
         let out = resample(&high, 24000, 8000).unwrap();
-        assert!(rms(&out[200..]) < rms(&high) * 0.05, "alias rms {}", rms(&out));
+        assert!(
+            rms(&out[200..]) < rms(&high) * 0.05,
+            "alias rms {}",
+            rms(&out)
+        );
     }
 
     #[test]

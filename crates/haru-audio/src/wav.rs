@@ -79,9 +79,14 @@ pub fn decode_wav_mono(bytes: &[u8]) -> Result<Pcm, WavError> {
             .into_samples::<f32>()
             .map(|s| s.map(|v| (v.clamp(-1.0, 1.0) * 32767.0) as i32))
             .collect::<Result<_, _>>()?,
-        (hound::SampleFormat::Int, bits) => return Err(WavError::Unsupported { bits, kind: "int" }),
+        (hound::SampleFormat::Int, bits) => {
+            return Err(WavError::Unsupported { bits, kind: "int" });
+        }
         (hound::SampleFormat::Float, bits) => {
-            return Err(WavError::Unsupported { bits, kind: "float" });
+            return Err(WavError::Unsupported {
+                bits,
+                kind: "float",
+            });
         }
     };
     let samples = interleaved

@@ -3,7 +3,10 @@ use std::time::Duration;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProviderError {
     #[error("{stage} timed out after {after:?}")]
-    Timeout { stage: &'static str, after: Duration },
+    Timeout {
+        stage: &'static str,
+        after: Duration,
+    },
     #[error("{stage} failed with HTTP {status}: {message}")]
     Http {
         stage: &'static str,
@@ -11,9 +14,15 @@ pub enum ProviderError {
         message: String,
     },
     #[error("{stage} unreachable: {message}")]
-    Transport { stage: &'static str, message: String },
+    Transport {
+        stage: &'static str,
+        message: String,
+    },
     #[error("{stage} sent an invalid answer: {message}")]
-    Protocol { stage: &'static str, message: String },
+    Protocol {
+        stage: &'static str,
+        message: String,
+    },
 }
 
 impl ProviderError {

@@ -64,7 +64,11 @@ mod tests {
             let mut p = SseParser::new();
             let mut got = p.push(&stream[..split]);
             got.extend(p.push(&stream[split..]));
-            assert_eq!(got, vec!["{\"a\":\"안녕\"}".to_string(), "[DONE]".to_string()], "split {split}");
+            assert_eq!(
+                got,
+                vec!["{\"a\":\"안녕\"}".to_string(), "[DONE]".to_string()],
+                "split {split}"
+            );
         }
     }
 

@@ -27,7 +27,12 @@ struct TranscriptionResponse {
 }
 
 impl OpenAiTranscriber {
-    pub fn new(http: reqwest::Client, endpoint: Endpoint, model: &str, language: Option<&str>) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        endpoint: Endpoint,
+        model: &str,
+        language: Option<&str>,
+    ) -> Self {
         Self {
             http,
             endpoint,

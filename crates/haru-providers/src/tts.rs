@@ -56,7 +56,10 @@ impl Synthesizer for OpenAiSynthesizer {
             "voice": self.voice,
             "response_format": "pcm",
         });
-        let req = self.http.post(self.endpoint.url("/audio/speech")).json(&body);
+        let req = self
+            .http
+            .post(self.endpoint.url("/audio/speech"))
+            .json(&body);
         let resp = self
             .endpoint
             .auth(req)

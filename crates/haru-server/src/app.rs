@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::serve::ListenerExt;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use haru_providers::{Endpoint, OpenAiChat, OpenAiSynthesizer, OpenAiTranscriber};
 use haru_session::{CallEnded, PhraseCache, Providers, SessionDeps};
 use haru_store::CallStore;
@@ -55,8 +55,12 @@ pub fn build_with_store(cfg: Config, store: Arc<dyn CallStore>) -> anyhow::Resul
             p.stt_language.as_deref(),
         )),
         llm: Arc::new(
-            OpenAiChat::new(http.clone(), Endpoint::new(&p.llm_base_url, key), &p.llm_model)
-                .with_limits(p.llm_max_tokens, None),
+            OpenAiChat::new(
+                http.clone(),
+                Endpoint::new(&p.llm_base_url, key),
+                &p.llm_model,
+            )
+            .with_limits(p.llm_max_tokens, None),
         ),
         tts: Arc::new(OpenAiSynthesizer::new(
             http.clone(),
@@ -133,18 +137,28 @@ impl App {
             cfg.public_base.http_url("/api/twilio/call-status")
         );
         if !cfg.public_base_configured {
-            warn!("API_BASE_URL is not set: Twilio cannot reach {}; set it to your public (e.g. ngrok) host", cfg.public_base.http_url(""));
+            warn!(
+                "API_BASE_URL is not set: Twilio cannot reach {}; set it to your public (e.g. ngrok) host",
+                cfg.public_base.http_url("")
+            );
         }
         if cfg.twilio.auth_token.is_none() {
-            warn!("TWILIO_AUTH_TOKEN is not set: webhook signatures are NOT checked (fine for local tests only)");
+            warn!(
+                "TWILIO_AUTH_TOKEN is not set: webhook signatures are NOT checked (fine for local tests only)"
+            );
         }
-        if cfg.providers.api_key.is_none() && cfg.providers.llm_base_url.contains("api.openai.com") {
+        if cfg.providers.api_key.is_none() && cfg.providers.llm_base_url.contains("api.openai.com")
+        {
             warn!("OPENAI_API_KEY is not set but the providers point at api.openai.com");
         }
     }
 
     /// Serves until `shutdown` is cancelled. Connection info is kept for loopback checks.
-    pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<()> {
         let addr = listener.local_addr()?;
         self.log_startup(addr);
         // Nagle would hold back 20 ms media frames behind delayed ACKs (~40 ms stalls).
@@ -153,20 +167,28 @@ impl App {
         });
         axum::serve(
             listener,
-            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
     }
 
     /// Serves a prepared router (used by tests and tools that merged extra routes).
-    pub async fn serve_router(listener: TcpListener, router: Router, shutdown: CancellationToken) -> std::io::Result<()> {
+    pub async fn serve_router(
+        listener: TcpListener,
+        router: Router,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<()> {
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
     }
 
     pub fn into_parts(self) -> (Router, AppState, mpsc::UnboundedReceiver<CallEnded>) {

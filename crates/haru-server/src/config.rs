@@ -80,7 +80,9 @@ pub struct Source<F: Fn(&str) -> Option<String>>(pub F);
 
 impl<F: Fn(&str) -> Option<String>> Source<F> {
     fn opt(&self, var: &str) -> Option<String> {
-        (self.0)(var).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+        (self.0)(var)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
     }
 
     fn or(&self, var: &str, default: &str) -> String {
@@ -107,7 +109,9 @@ impl<F: Fn(&str) -> Option<String>> Source<F> {
     fn url(&self, var: &'static str, default: &str) -> Result<String, ConfigError> {
         let v = self.or(var, default);
         match url::Url::parse(&v) {
-            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(v.trim_end_matches('/').to_string()),
+            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {
+                Ok(v.trim_end_matches('/').to_string())
+            }
             _ => Err(ConfigError {
                 var,
                 message: format!("`{v}` is not an http(s) URL"),
@@ -134,11 +138,17 @@ impl Config {
                 true,
             ),
             None => {
-                let host = if bind.ip().is_unspecified() { "127.0.0.1".to_string() } else { bind.ip().to_string() };
+                let host = if bind.ip().is_unspecified() {
+                    "127.0.0.1".to_string()
+                } else {
+                    bind.ip().to_string()
+                };
                 (
-                    PublicBase::parse(&format!("http://{host}:{}", bind.port())).map_err(|e| ConfigError {
-                        var: "HARU_BIND",
-                        message: e.to_string(),
+                    PublicBase::parse(&format!("http://{host}:{}", bind.port())).map_err(|e| {
+                        ConfigError {
+                            var: "HARU_BIND",
+                            message: e.to_string(),
+                        }
                     })?,
                     false,
                 )
@@ -163,10 +173,14 @@ impl Config {
             stt_model: s.or("HARU_STT_MODEL", "whisper-1"),
             stt_language: Some(s.or("HARU_STT_LANGUAGE", "ko")).filter(|l| l != "auto"),
             llm_model: s.or("HARU_LLM_MODEL", "gpt-4o-mini"),
-            llm_max_tokens: s.opt("HARU_LLM_MAX_TOKENS").map(|v| v.parse()).transpose().map_err(|e| ConfigError {
-                var: "HARU_LLM_MAX_TOKENS",
-                message: format!("not a number: {e}"),
-            })?,
+            llm_max_tokens: s
+                .opt("HARU_LLM_MAX_TOKENS")
+                .map(|v| v.parse())
+                .transpose()
+                .map_err(|e| ConfigError {
+                    var: "HARU_LLM_MAX_TOKENS",
+                    message: format!("not a number: {e}"),
+                })?,
             tts_model: s.or("HARU_TTS_MODEL", "tts-1"),
             tts_voice: s.or("HARU_TTS_VOICE", "alloy"),
         };
@@ -177,13 +191,13 @@ impl Config {
             test_phone_number: s.opt("TEST_PHONE_NUMBER"),
             api_base: s.url("TWILIO_API_BASE", "https://api.twilio.com")?,
         };
-        if let Some(sid) = &twilio.account_sid {
-            if !sid.starts_with("AC") || sid.len() != 34 {
-                return Err(ConfigError {
-                    var: "TWILIO_ACCOUNT_SID",
-                    message: "expected `AC` followed by 32 hex characters".into(),
-                });
-            }
+        if let Some(sid) = &twilio.account_sid
+            && (!sid.starts_with("AC") || sid.len() != 34)
+        {
+            return Err(ConfigError {
+                var: "TWILIO_ACCOUNT_SID",
+                message: "expected `AC` followed by 32 hex characters".into(),
+            });
         }
         let d = SessionConfig::default();
         let mut turn = d.turn.clone();
@@ -208,7 +222,12 @@ impl Config {
             idle_prompt: s.or("HARU_IDLE_PROMPT", &d.idle_prompt),
             end_keywords: s
                 .opt("HARU_END_KEYWORDS")
-                .map(|v| v.split(',').map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect())
+                .map(|v| {
+                    v.split(',')
+                        .map(|k| k.trim().to_string())
+                        .filter(|k| !k.is_empty())
+                        .collect()
+                })
                 .unwrap_or(d.end_keywords.clone()),
             barge_in_min_ms: s.parse("HARU_BARGE_IN_MIN_MS", d.barge_in_min_ms)?,
             idle_timeout: s.ms("HARU_IDLE_TIMEOUT_MS", d.idle_timeout.as_millis() as u64)?,
@@ -241,7 +260,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_source(&Source(move |k| map.get(k).cloned()))
     }
 

@@ -31,15 +31,24 @@ fn verified_form(
     let params: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed form body: {e}")))?;
     if let Some(token) = &state.cfg.twilio.auth_token {
-        let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or(uri.path());
+        let path_and_query = uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or(uri.path());
         let url = state.cfg.public_base.http_url(path_and_query);
         let sig = headers
             .get("x-twilio-signature")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if sig.is_empty() || !signature::validate(token.expose(), &url, &params, sig) {
-            warn!(path = uri.path(), "rejected webhook: invalid or missing X-Twilio-Signature");
-            return Err(ApiError::new(StatusCode::FORBIDDEN, "invalid Twilio signature"));
+            warn!(
+                path = uri.path(),
+                "rejected webhook: invalid or missing X-Twilio-Signature"
+            );
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "invalid Twilio signature",
+            ));
         }
     }
     Ok(params)
@@ -58,10 +67,18 @@ fn xml(body: String) -> Response {
 }
 
 /// Answers a call with TwiML that connects its audio to our WebSocket.
-pub async fn voice(State(state): State<AppState>, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn voice(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let params = verified_form(&state, &uri, &headers, &body)?;
     let Some(call_sid) = param(&params, "CallSid") else {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "CallSid is required"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "CallSid is required",
+        ));
     };
     let direction = param(&params, "Direction").unwrap_or("inbound").to_string();
     let mut raw = [0u8; 24];
@@ -86,15 +103,28 @@ pub async fn voice(State(state): State<AppState>, uri: Uri, headers: HeaderMap, 
     let url = state.cfg.public_base.ws_url(STREAM_PATH);
     Ok(xml(twiml::connect_stream(
         &url,
-        &[("callSid", call_sid), ("direction", &direction), ("token", &token)],
+        &[
+            ("callSid", call_sid),
+            ("direction", &direction),
+            ("token", &token),
+        ],
     )))
 }
 
 /// Records a status callback (initiated, ringing, answered/in-progress, completed, ...).
-pub async fn call_status(State(state): State<AppState>, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<StatusCode, ApiError> {
+pub async fn call_status(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
     let params = verified_form(&state, &uri, &headers, &body)?;
-    let (Some(call_sid), Some(status)) = (param(&params, "CallSid"), param(&params, "CallStatus")) else {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "CallSid and CallStatus are required"));
+    let (Some(call_sid), Some(status)) = (param(&params, "CallSid"), param(&params, "CallStatus"))
+    else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "CallSid and CallStatus are required",
+        ));
     };
     let as_json: serde_json::Map<String, serde_json::Value> = params
         .iter()
@@ -110,7 +140,10 @@ pub async fn call_status(State(state): State<AppState>, uri: Uri, headers: Heade
     };
     state.store.record_status(&event).await.map_err(|e| {
         warn!(call_sid, error = %e, "could not store status callback");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "could not store the status event")
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "could not store the status event",
+        )
     })?;
     info!(call_sid, status, "call status");
     Ok(StatusCode::NO_CONTENT)
@@ -122,7 +155,11 @@ pub struct CallRequest {
 }
 
 /// The operator's own endpoints: bearer token when one is configured, else loopback only.
-pub fn authorize_operator(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Result<(), ApiError> {
+pub fn authorize_operator(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
     match &state.cfg.api_token {
         Some(token) => {
             let given = headers
@@ -133,7 +170,10 @@ pub fn authorize_operator(state: &AppState, peer: SocketAddr, headers: &HeaderMa
             if bool::from(given.as_bytes().ct_eq(token.expose().as_bytes())) {
                 Ok(())
             } else {
-                Err(ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"))
+                Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "missing or wrong bearer token",
+                ))
             }
         }
         None if peer.ip().is_loopback() => Ok(()),
@@ -155,8 +195,12 @@ pub async fn place_call(
     let req: CallRequest = if body.iter().all(|b| b.is_ascii_whitespace()) {
         CallRequest::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body must be JSON like {{\"to\": \"+82...\"}}: {e}")))?
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("body must be JSON like {{\"to\": \"+82...\"}}: {e}"),
+            )
+        })?
     };
     let cfg = &state.cfg;
     let Some(client) = &state.twilio else {
@@ -166,7 +210,10 @@ pub async fn place_call(
         ));
     };
     let Some(from) = &cfg.twilio.phone_number else {
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "TWILIO_PHONE_NUMBER is not set"));
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TWILIO_PHONE_NUMBER is not set",
+        ));
     };
     let Some(to) = req.to.or_else(|| cfg.twilio.test_phone_number.clone()) else {
         return Err(ApiError::new(
@@ -202,7 +249,12 @@ pub async fn place_call(
                 "to": to,
             })))
         }
-        Err(TwilioError::Api { status, code, message, .. }) => Err(ApiError {
+        Err(TwilioError::Api {
+            status,
+            code,
+            message,
+            ..
+        }) => Err(ApiError {
             status: StatusCode::BAD_GATEWAY,
             message: format!("Twilio refused the call (HTTP {status}, code {code}): {message}"),
             code: Some(code),

@@ -83,7 +83,12 @@ async fn handle(socket: WebSocket, state: AppState) {
 
     let (in_tx, in_rx) = mpsc::channel(INPUT_QUEUE);
     let (out_tx, out_rx) = mpsc::channel::<Outbound>(256);
-    let session = Session::new(call_sid.clone(), stream_sid.clone(), state.deps.clone(), out_tx);
+    let session = Session::new(
+        call_sid.clone(),
+        stream_sid.clone(),
+        state.deps.clone(),
+        out_tx,
+    );
     let mut session = tokio::spawn(session.run(in_rx));
     let writer = tokio::spawn(write_loop(sink, out_rx));
     let ended_by = tokio::select! {
@@ -135,11 +140,14 @@ async fn wait_for_start(source: &mut Source) -> Option<Start> {
 
 /// The stream must carry the token issued for this call, and name the same call.
 async fn authorize(state: &AppState, start: &Start) -> Result<(), &'static str> {
-    let given = start.custom_parameters.get("token").ok_or("missing stream token")?;
-    if let Some(sid) = start.custom_parameters.get("callSid") {
-        if sid != &start.call_sid {
-            return Err("stream parameters name another call");
-        }
+    let given = start
+        .custom_parameters
+        .get("token")
+        .ok_or("missing stream token")?;
+    if let Some(sid) = start.custom_parameters.get("callSid")
+        && sid != &start.call_sid
+    {
+        return Err("stream parameters name another call");
     }
     let issued = state
         .store
@@ -189,11 +197,21 @@ async fn read_loop(
             }
         };
         let (sid, item) = match parsed {
-            Inbound::Media { media, stream_sid: sid, .. } => {
-                if media.track.as_deref().is_some_and(|t| t != "inbound" && t != "inbound_track") {
+            Inbound::Media {
+                media,
+                stream_sid: sid,
+                ..
+            } => {
+                if media
+                    .track
+                    .as_deref()
+                    .is_some_and(|t| t != "inbound" && t != "inbound_track")
+                {
                     continue;
                 }
-                let bytes = match base64::engine::general_purpose::STANDARD.decode(media.payload.as_bytes()) {
+                let bytes = match base64::engine::general_purpose::STANDARD
+                    .decode(media.payload.as_bytes())
+                {
                     Ok(b) if b.len() <= MAX_PAYLOAD => b,
                     Ok(b) => {
                         warn!(call_sid, len = b.len(), "media payload too large; skipped");
@@ -207,9 +225,19 @@ async fn read_loop(
                 };
                 (sid, Input::Audio(mulaw::decode(&bytes)))
             }
-            Inbound::Mark { mark, stream_sid: sid, .. } => (sid, Input::Mark(mark.name)),
-            Inbound::Dtmf { dtmf, stream_sid: sid, .. } => (sid, Input::Dtmf(dtmf.digit)),
-            Inbound::Stop { stream_sid: sid, .. } => {
+            Inbound::Mark {
+                mark,
+                stream_sid: sid,
+                ..
+            } => (sid, Input::Mark(mark.name)),
+            Inbound::Dtmf {
+                dtmf,
+                stream_sid: sid,
+                ..
+            } => (sid, Input::Dtmf(dtmf.digit)),
+            Inbound::Stop {
+                stream_sid: sid, ..
+            } => {
                 if sid == stream_sid {
                     let _ = input.send(Input::Stop).await;
                     return "stop";
@@ -235,7 +263,10 @@ async fn read_loop(
                     dropped += 1;
                     counter!(haru_session::metrics::DROPPED_FRAMES_TOTAL).increment(1);
                     if dropped.is_power_of_two() {
-                        warn!(call_sid, dropped, "session is behind; dropping audio frames");
+                        warn!(
+                            call_sid,
+                            dropped, "session is behind; dropping audio frames"
+                        );
                     }
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => return "session ended",
@@ -252,11 +283,20 @@ async fn read_loop(
 
 async fn write_loop(mut sink: Sink, mut out: mpsc::Receiver<Outbound>) {
     while let Some(msg) = out.recv().await {
-        if sink.send(Message::Text(Utf8Bytes::from(msg.to_json()))).await.is_err() {
+        if sink
+            .send(Message::Text(Utf8Bytes::from(msg.to_json())))
+            .await
+            .is_err()
+        {
             return;
         }
     }
     // Every sender is gone: the session ended (e.g. after a goodbye), so close politely.
-    let _ = sink.send(Message::Close(Some(CloseFrame { code: 1000, reason: Utf8Bytes::from_static("call ended") }))).await;
+    let _ = sink
+        .send(Message::Close(Some(CloseFrame {
+            code: 1000,
+            reason: Utf8Bytes::from_static("call ended"),
+        })))
+        .await;
     let _ = sink.close().await;
 }

@@ -70,9 +70,7 @@ impl SessionConfig {
             let k = k.to_lowercase();
             if k.is_ascii() {
                 // Whole words only, so "goodbye" does not fire on "byte" or "maybe".
-                lower
-                    .split(|c: char| !c.is_alphanumeric())
-                    .any(|w| w == k)
+                lower.split(|c: char| !c.is_alphanumeric()).any(|w| w == k)
             } else {
                 lower.contains(&k)
             }

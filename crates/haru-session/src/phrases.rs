@@ -16,7 +16,12 @@ pub struct PhraseCache {
 impl PhraseCache {
     /// µ-law audio for `text`: cached, else synthesised now, else a short two-tone chime
     /// (when the synthesizer itself is what failed).
-    pub async fn get(&self, tts: &dyn Synthesizer, text: &str, timeout: std::time::Duration) -> Arc<Vec<u8>> {
+    pub async fn get(
+        &self,
+        tts: &dyn Synthesizer,
+        text: &str,
+        timeout: std::time::Duration,
+    ) -> Arc<Vec<u8>> {
         if let Some(a) = self.lookup(text) {
             return a;
         }

@@ -14,8 +14,8 @@ use base64::Engine as _;
 use futures::StreamExt;
 use haru_audio::{FRAME_SAMPLES, StreamResampler, mulaw};
 use haru_providers::{ChatMessage, ProviderError, Synthesizer};
-use haru_telephony::media::{MarkBody, MediaOut};
 use haru_telephony::Outbound;
+use haru_telephony::media::{MarkBody, MediaOut};
 use tokio::sync::{mpsc, watch};
 
 use crate::SessionConfig;
@@ -29,12 +29,24 @@ const FRAME: Duration = Duration::from_millis(20);
 
 #[derive(Debug)]
 pub(crate) enum ReplyEvent {
-    Transcript { text: String, stt_ms: i64 },
-    LlmFirstToken { ms: i64 },
-    TtsFirstByte { ms: i64 },
-    FirstAudio { at: Instant },
+    Transcript {
+        text: String,
+        stt_ms: i64,
+    },
+    LlmFirstToken {
+        ms: i64,
+    },
+    TtsFirstByte {
+        ms: i64,
+    },
+    FirstAudio {
+        at: Instant,
+    },
     /// The first frame of a sentence was sent.
-    SentenceStarted { mark: String, text: String },
+    SentenceStarted {
+        mark: String,
+        text: String,
+    },
     /// Every frame has been sent; `text` is everything that was sent.
     Done {
         text: String,
@@ -103,7 +115,11 @@ impl ReplyJob {
         let (text_source, outcome_hint) = match &self.kind {
             ReplyKind::Phrase { text, goodbye } => (
                 TextSource::Phrase(text.clone()),
-                if *goodbye { Outcome::Goodbye } else { Outcome::Phrase },
+                if *goodbye {
+                    Outcome::Goodbye
+                } else {
+                    Outcome::Phrase
+                },
             ),
             ReplyKind::Answer { audio, rate } => {
                 let started = Instant::now();
@@ -135,7 +151,10 @@ impl ReplyJob {
                             return;
                         }
                         if self.cfg.is_end_request(&text) {
-                            (TextSource::Phrase(self.cfg.goodbye.clone()), Outcome::Goodbye)
+                            (
+                                TextSource::Phrase(self.cfg.goodbye.clone()),
+                                Outcome::Goodbye,
+                            )
                         } else {
                             (TextSource::Llm(text), Outcome::Answered)
                         }
@@ -159,7 +178,11 @@ impl ReplyJob {
         let pacer = self.pace(play_rx);
         let ((llm_total_ms, error), (sent_text, last_mark, audio_ms)) =
             tokio::join!(producer, pacer);
-        let outcome = if error.is_some() { Outcome::Error } else { outcome };
+        let outcome = if error.is_some() {
+            Outcome::Error
+        } else {
+            outcome
+        };
         self.emit(ReplyEvent::Done {
             text: sent_text,
             llm_total_ms,
@@ -208,9 +231,19 @@ impl ReplyJob {
     async fn apology(&self, play: &mpsc::Sender<Play>) {
         let audio = self
             .phrases
-            .get(self.providers.tts.as_ref(), &self.cfg.apology, self.cfg.tts_timeout)
+            .get(
+                self.providers.tts.as_ref(),
+                &self.cfg.apology,
+                self.cfg.tts_timeout,
+            )
             .await;
-        send_clip(play, format!("t{}-apology", self.turn), self.cfg.apology.clone(), &audio).await;
+        send_clip(
+            play,
+            format!("t{}-apology", self.turn),
+            self.cfg.apology.clone(),
+            &audio,
+        )
+        .await;
     }
 
     async fn stream_llm(
@@ -220,12 +253,16 @@ impl ReplyJob {
     ) -> (Option<i64>, Option<ProviderError>) {
         let started = Instant::now();
         let timeout = self.cfg.llm_timeout;
-        let to_err = || ProviderError::Timeout { stage: "llm", after: timeout };
-        let mut stream = match tokio::time::timeout(timeout, self.providers.llm.stream(messages)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return (None, Some(e)),
-            Err(_) => return (None, Some(to_err())),
+        let to_err = || ProviderError::Timeout {
+            stage: "llm",
+            after: timeout,
         };
+        let mut stream =
+            match tokio::time::timeout(timeout, self.providers.llm.stream(messages)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return (None, Some(e)),
+                Err(_) => return (None, Some(to_err())),
+            };
         let mut splitter = SentenceSplitter::new(self.cfg.sentence_max_chars);
         let mut first = true;
         loop {
@@ -267,16 +304,23 @@ impl ReplyJob {
             index += 1;
             let started = Instant::now();
             let timeout = self.cfg.tts_timeout;
-            let to_err = || ProviderError::Timeout { stage: "tts", after: timeout };
-            let mut stream = match tokio::time::timeout(timeout, self.providers.tts.synthesize(&text)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => return Some(e),
-                Err(_) => return Some(to_err()),
+            let to_err = || ProviderError::Timeout {
+                stage: "tts",
+                after: timeout,
             };
+            let mut stream =
+                match tokio::time::timeout(timeout, self.providers.tts.synthesize(&text)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => return Some(e),
+                    Err(_) => return Some(to_err()),
+                };
             let mut conv = match PcmToMulaw::new(self.providers.tts.sample_rate()) {
                 Ok(c) => c,
                 Err(e) => {
-                    return Some(ProviderError::Protocol { stage: "tts", message: e.to_string() });
+                    return Some(ProviderError::Protocol {
+                        stage: "tts",
+                        message: e.to_string(),
+                    });
                 }
             };
             let mut begun = false;
@@ -293,7 +337,14 @@ impl ReplyJob {
                         conv.push(&bytes, &mut frames);
                         if !frames.is_empty() && !begun {
                             begun = true;
-                            if play.send(Play::Begin { mark: mark.clone(), text: text.clone() }).await.is_err() {
+                            if play
+                                .send(Play::Begin {
+                                    mark: mark.clone(),
+                                    text: text.clone(),
+                                })
+                                .await
+                                .is_err()
+                            {
                                 return None;
                             }
                         }
@@ -311,7 +362,12 @@ impl ReplyJob {
             conv.finish(&mut frames);
             if !begun && !frames.is_empty() {
                 begun = true;
-                let _ = play.send(Play::Begin { mark: mark.clone(), text: text.clone() }).await;
+                let _ = play
+                    .send(Play::Begin {
+                        mark: mark.clone(),
+                        text: text.clone(),
+                    })
+                    .await;
             }
             for f in frames.drain(..) {
                 if play.send(Play::Frame(f)).await.is_err() {
@@ -321,7 +377,11 @@ impl ReplyJob {
             if !begun || conv.odd_byte {
                 return Some(ProviderError::Protocol {
                     stage: "tts",
-                    message: if begun { "odd number of PCM bytes".into() } else { "no audio for sentence".into() },
+                    message: if begun {
+                        "odd number of PCM bytes".into()
+                    } else {
+                        "no audio for sentence".into()
+                    },
                 });
             }
             let _ = play.send(Play::End { mark }).await;
@@ -395,7 +455,14 @@ enum TextSource {
 }
 
 async fn send_clip(play: &mpsc::Sender<Play>, mark: String, text: String, audio: &[u8]) {
-    if play.send(Play::Begin { mark: mark.clone(), text }).await.is_err() {
+    if play
+        .send(Play::Begin {
+            mark: mark.clone(),
+            text,
+        })
+        .await
+        .is_err()
+    {
         return;
     }
     for chunk in audio.chunks(FRAME_SAMPLES) {
@@ -499,7 +566,9 @@ mod tests {
 
     #[test]
     fn pcm_split_at_odd_bytes_converts_like_whole() {
-        let pcm: Vec<i16> = (0..4800).map(|i| ((i as f32 * 0.05).sin() * 8000.0) as i16).collect();
+        let pcm: Vec<i16> = (0..4800)
+            .map(|i| ((i as f32 * 0.05).sin() * 8000.0) as i16)
+            .collect();
         let bytes: Vec<u8> = pcm.iter().flat_map(|s| s.to_le_bytes()).collect();
         let mut a = PcmToMulaw::new(24_000).unwrap();
         let mut fa = Vec::new();

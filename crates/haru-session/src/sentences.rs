@@ -10,7 +10,7 @@ pub struct SentenceSplitter {
 }
 
 const ENDS: &[char] = &['.', '!', '?', '…', '。', '！', '？', '\n'];
-const SOFT: &[char] = &[',', '、', '，', ';', ':', ' '];
+const CLAUSE: &[char] = &[',', '、', '，', ';', ':'];
 
 impl SentenceSplitter {
     pub fn new(max_chars: usize) -> Self {
@@ -73,7 +73,9 @@ impl SentenceSplitter {
                 match it.peek() {
                     Some(&(_, d)) if d.is_whitespace() => return Some(end),
                     // CJK full stops need no following space.
-                    None | Some(_) if matches!(c, '。' | '！' | '？' | '\n') => return Some(end),
+                    None | Some(_) if matches!(c, '。' | '！' | '？' | '\n') => {
+                        return Some(end);
+                    }
                     _ => {}
                 }
             }
@@ -81,6 +83,8 @@ impl SentenceSplitter {
         None
     }
 
+    /// Prefers a clause boundary (comma) in the back two thirds of the window, then the
+    /// last space, then a hard cut.
     fn soft_cut(&self) -> usize {
         let limit = self
             .buf
@@ -88,10 +92,13 @@ impl SentenceSplitter {
             .nth(self.max_chars)
             .map(|(i, _)| i)
             .unwrap_or(self.buf.len());
-        self.buf[..limit]
-            .rfind(SOFT)
-            .map(|i| i + 1)
-            .filter(|&i| i > 0)
+        let window = &self.buf[..limit];
+        let clause = window
+            .rfind(CLAUSE)
+            .map(|i| i + window[i..].chars().next().map_or(1, char::len_utf8))
+            .filter(|&i| i >= limit / 3);
+        clause
+            .or_else(|| window.rfind(' ').map(|i| i + 1).filter(|&i| i > 0))
             .unwrap_or(limit)
     }
 }
@@ -111,21 +118,45 @@ mod tests {
     fn korean_and_english_sentences_split_as_they_arrive() {
         let mut s = SentenceSplitter::new(80);
         assert!(s.push("안녕하세요").is_empty());
-        assert!(s.push("! 오늘").is_empty() || true);
-        let out = split_all(&["안녕하세요", "! 오늘 ", "기분은 ", "어떠세요? ", "Good to ", "hear. Bye"], 80);
-        assert_eq!(out, vec!["안녕하세요!", "오늘 기분은 어떠세요?", "Good to hear.", "Bye"]);
+        assert_eq!(s.push("! 오늘"), vec!["안녕하세요!"]);
+        let out = split_all(
+            &[
+                "안녕하세요",
+                "! 오늘 ",
+                "기분은 ",
+                "어떠세요? ",
+                "Good to ",
+                "hear. Bye",
+            ],
+            80,
+        );
+        assert_eq!(
+            out,
+            vec![
+                "안녕하세요!",
+                "오늘 기분은 어떠세요?",
+                "Good to hear.",
+                "Bye"
+            ]
+        );
     }
 
     #[test]
     fn first_sentence_is_emitted_before_the_stream_ends() {
         let mut s = SentenceSplitter::new(80);
-        assert!(s.push("Hello there.").is_empty(), "needs the following space");
+        assert!(
+            s.push("Hello there.").is_empty(),
+            "needs the following space"
+        );
         assert_eq!(s.push(" How"), vec!["Hello there."]);
     }
 
     #[test]
     fn decimals_do_not_split() {
-        assert_eq!(split_all(&["It is 3.5 degrees. ", "Brr."], 80), vec!["It is 3.5 degrees.", "Brr."]);
+        assert_eq!(
+            split_all(&["It is 3.5 degrees. ", "Brr."], 80),
+            vec!["It is 3.5 degrees.", "Brr."]
+        );
     }
 
     #[test]
@@ -134,7 +165,10 @@ mod tests {
         let out = split_all(&[long], 30);
         assert!(out.len() >= 2, "{out:?}");
         assert!(out.iter().all(|p| p.chars().count() <= 30), "{out:?}");
-        assert_eq!(out.join(" ").split_whitespace().collect::<Vec<_>>(), long.split_whitespace().collect::<Vec<_>>());
+        assert_eq!(
+            out.join(" ").split_whitespace().collect::<Vec<_>>(),
+            long.split_whitespace().collect::<Vec<_>>()
+        );
         assert!(out[0].ends_with(','), "{out:?}");
     }
 

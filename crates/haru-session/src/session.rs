@@ -181,7 +181,12 @@ impl Session {
         msgs
     }
 
-    fn spawn_job(&mut self, kind: ReplyKind, turn: i64, open: bool) -> (u64, JoinHandle<()>, watch::Sender<bool>) {
+    fn spawn_job(
+        &mut self,
+        kind: ReplyKind,
+        turn: i64,
+        open: bool,
+    ) -> (u64, JoinHandle<()>, watch::Sender<bool>) {
         self.next_job += 1;
         let job_id = self.next_job;
         let (gate_tx, gate_rx) = watch::channel(open);
@@ -214,7 +219,13 @@ impl Session {
         (job_id, handle, gate_tx)
     }
 
-    fn new_active(&self, job: u64, turn: i64, handle: JoinHandle<()>, gate: watch::Sender<bool>) -> Active {
+    fn new_active(
+        &self,
+        job: u64,
+        turn: i64,
+        handle: JoinHandle<()>,
+        gate: watch::Sender<bool>,
+    ) -> Active {
         Active {
             job,
             turn,
@@ -248,7 +259,13 @@ impl Session {
         self.active = Some(a);
     }
 
-    fn start_answer(&mut self, audio: Vec<i16>, voiced_ms: u32, end_of_speech: Instant, committed: bool) {
+    fn start_answer(
+        &mut self,
+        audio: Vec<i16>,
+        voiced_ms: u32,
+        end_of_speech: Instant,
+        committed: bool,
+    ) {
         let turn = self.turn + 1;
         let (job, handle, gate) = self.spawn_job(
             ReplyKind::Answer {
@@ -293,13 +310,15 @@ impl Session {
                 }
                 TurnEvent::Resumed => {
                     self.pending_pause = None;
-                    if self.active.as_ref().is_some_and(|a| !a.committed) {
-                        if let Some(a) = self.active.take() {
-                            a.handle.abort();
-                        }
+                    if self.active.as_ref().is_some_and(|a| !a.committed)
+                        && let Some(a) = self.active.take()
+                    {
+                        a.handle.abort();
                     }
                 }
-                TurnEvent::TurnEnded { audio, voiced_ms, .. } => {
+                TurnEvent::TurnEnded {
+                    audio, voiced_ms, ..
+                } => {
                     self.last_activity = Instant::now();
                     if self.ending.is_some() {
                         continue;
@@ -308,7 +327,9 @@ impl Session {
                         .pending_pause
                         .take()
                         .map(|(t, _)| t)
-                        .unwrap_or_else(|| Instant::now() - Duration::from_millis(cfg.turn.end_silence_ms as u64));
+                        .unwrap_or_else(|| {
+                            Instant::now() - Duration::from_millis(cfg.turn.end_silence_ms as u64)
+                        });
                     match self.active.as_mut() {
                         Some(a) if !a.committed => {
                             // The speculative work becomes the real turn.
@@ -333,7 +354,10 @@ impl Session {
         if self.ending.is_none()
             && self.detector.in_speech()
             && self.detector.voiced_ms() >= cfg.barge_in_min_ms
-            && self.active.as_ref().is_some_and(|a| a.committed && !a.goodbye)
+            && self
+                .active
+                .as_ref()
+                .is_some_and(|a| a.committed && !a.goodbye)
         {
             self.barge_in().await;
         }
@@ -341,11 +365,15 @@ impl Session {
     }
 
     async fn save_user_if_ready(&mut self) {
-        let Some(a) = self.active.as_mut() else { return };
+        let Some(a) = self.active.as_mut() else {
+            return;
+        };
         if !a.committed || a.user_saved {
             return;
         }
-        let Some(text) = a.transcript.clone() else { return };
+        let Some(text) = a.transcript.clone() else {
+            return;
+        };
         a.user_saved = true;
         if text.is_empty() {
             return;
@@ -406,12 +434,16 @@ impl Session {
             }
             (parts.join(" "), partial || a.done.is_none())
         } else {
-            (a.done.as_ref().map(|d| d.text.clone()).unwrap_or_default(), false)
+            (
+                a.done.as_ref().map(|d| d.text.clone()).unwrap_or_default(),
+                false,
+            )
         };
         if !heard.is_empty() {
             // The LLM sees exactly what the caller heard, cut-off marker included.
             self.history.push(ChatMessage::assistant(heard.clone()));
-            self.save_message(a.turn, Role::Assistant, heard.clone(), interrupted).await;
+            self.save_message(a.turn, Role::Assistant, heard.clone(), interrupted)
+                .await;
         }
         let eos = a.end_of_speech;
         let since = |t: Option<Instant>| -> Option<i64> {
@@ -529,13 +561,14 @@ impl Session {
                     // Hang up once the goodbye has played (its mark returns), or after a margin.
                     self.ending = Some(Instant::now() + Duration::from_millis(audio_ms + 3000));
                 }
-                if no_audio && a.committed {
-                    if let Some(a) = self.active.take() {
-                        let goodbye = a.goodbye;
-                        self.finalize(a, false).await;
-                        if goodbye {
-                            return self.hang_up().await;
-                        }
+                if no_audio
+                    && a.committed
+                    && let Some(a) = self.active.take()
+                {
+                    let goodbye = a.goodbye;
+                    self.finalize(a, false).await;
+                    if goodbye {
+                        return self.hang_up().await;
                     }
                 }
             }
@@ -544,19 +577,19 @@ impl Session {
     }
 
     async fn on_mark(&mut self, name: String) -> Flow {
-        let Some(a) = self.active.as_mut() else { return Flow::Continue };
+        let Some(a) = self.active.as_mut() else {
+            return Flow::Continue;
+        };
         a.returned.insert(name.clone());
         let finished = a
             .done
             .as_ref()
             .is_some_and(|d| d.last_mark.as_deref() == Some(name.as_str()));
-        if finished {
-            if let Some(a) = self.active.take() {
-                let goodbye = a.goodbye;
-                self.finalize(a, false).await;
-                if goodbye {
-                    return self.hang_up().await;
-                }
+        if finished && let Some(a) = self.active.take() {
+            let goodbye = a.goodbye;
+            self.finalize(a, false).await;
+            if goodbye {
+                return self.hang_up().await;
             }
         }
         Flow::Continue
@@ -583,14 +616,12 @@ impl Session {
         }
         // A reply whose marks never come back (a client that does not echo them) is
         // considered played once its audio duration has passed.
-        if let Some(a) = &self.active {
-            if let Some(d) = &a.done {
-                if now >= d.at + Duration::from_millis(d.audio_ms.min(60_000) + 2000) {
-                    if let Some(a) = self.active.take() {
-                        self.finalize(a, false).await;
-                    }
-                }
-            }
+        if let Some(a) = &self.active
+            && let Some(d) = &a.done
+            && now >= d.at + Duration::from_millis(d.audio_ms.min(60_000) + 2000)
+            && let Some(a) = self.active.take()
+        {
+            self.finalize(a, false).await;
         }
         if now.duration_since(self.started_at) >= cfg.max_call {
             info!(call_sid = %self.call_sid, "maximum call duration reached");
@@ -615,7 +646,12 @@ impl Session {
         if let Some(a) = self.active.take() {
             a.handle.abort();
             if a.first_audio.is_some() {
-                let _ = self.out.send(Outbound::Clear { stream_sid: self.stream_sid.clone() }).await;
+                let _ = self
+                    .out
+                    .send(Outbound::Clear {
+                        stream_sid: self.stream_sid.clone(),
+                    })
+                    .await;
             }
             self.finalize(a, true).await;
         }
@@ -645,7 +681,12 @@ impl Session {
             let cut = a.done.is_none() || a.first_audio.is_some();
             self.finalize(a, cut && !reason.eq("goodbye")).await;
         }
-        let messages = self.deps.store.messages(&self.call_sid).await.unwrap_or_default();
+        let messages = self
+            .deps
+            .store
+            .messages(&self.call_sid)
+            .await
+            .unwrap_or_default();
         let transcript = messages
             .iter()
             .map(|m| {
@@ -659,7 +700,12 @@ impl Session {
             })
             .collect::<Vec<_>>()
             .join("\n");
-        if let Err(e) = self.deps.store.close_call(&self.call_sid, reason, &transcript).await {
+        if let Err(e) = self
+            .deps
+            .store
+            .close_call(&self.call_sid, reason, &transcript)
+            .await
+        {
             warn!(call_sid = %self.call_sid, error = %e, "could not close call record");
         }
         log::call_end(&self.call_sid, reason, &transcript, messages.len());

@@ -395,7 +395,10 @@ mod tests {
     #[tokio::test]
     async fn status_events_are_kept_in_order_and_filters_apply() {
         let (s, path) = temp_store().await;
-        for (i, st) in ["initiated", "ringing", "in-progress", "completed"].iter().enumerate() {
+        for (i, st) in ["initiated", "ringing", "in-progress", "completed"]
+            .iter()
+            .enumerate()
+        {
             s.record_status(&StatusEvent {
                 call_sid: "CA2".into(),
                 call_status: st.to_string(),
@@ -409,7 +412,9 @@ mod tests {
         }
         let ev = s.status_events("CA2").await.unwrap();
         assert_eq!(
-            ev.iter().map(|e| e.call_status.as_str()).collect::<Vec<_>>(),
+            ev.iter()
+                .map(|e| e.call_status.as_str())
+                .collect::<Vec<_>>(),
             ["initiated", "ringing", "in-progress", "completed"]
         );
         assert_eq!(ev[3].call_duration, Some(42));

@@ -115,7 +115,11 @@ impl TurnDetector {
 
     /// Voiced milliseconds of the current turn so far (0 when idle).
     pub fn voiced_ms(&self) -> u32 {
-        if self.state == State::Idle { 0 } else { self.voiced_ms }
+        if self.state == State::Idle {
+            0
+        } else {
+            self.voiced_ms
+        }
     }
 
     pub fn last_score(&self) -> f32 {

@@ -28,7 +28,9 @@ fn ended(events: &[TurnEvent]) -> Vec<(u32, usize)> {
     events
         .iter()
         .filter_map(|e| match e {
-            TurnEvent::TurnEnded { voiced_ms, audio, .. } => Some((*voiced_ms, audio.len())),
+            TurnEvent::TurnEnded {
+                voiced_ms, audio, ..
+            } => Some((*voiced_ms, audio.len())),
             _ => None,
         })
         .collect()
@@ -49,10 +51,16 @@ fn one_utterance_gives_exactly_one_turn_after_the_silence() {
     assert_eq!(turns.len(), 1, "{events:?}");
     let (voiced, samples) = turns[0];
     let speech_ms = speech.len() as u32 / 8;
-    assert!(voiced > 1000 && voiced <= speech_ms + 100, "voiced {voiced} of {speech_ms}");
+    assert!(
+        voiced > 1000 && voiced <= speech_ms + 100,
+        "voiced {voiced} of {speech_ms}"
+    );
     // The utterance audio (16 kHz) covers the speech plus pre-roll, not the trailing silence.
     let audio_ms = samples as u32 / 16;
-    assert!(audio_ms >= voiced && audio_ms < speech_ms + 600, "audio {audio_ms} ms");
+    assert!(
+        audio_ms >= voiced && audio_ms < speech_ms + 600,
+        "audio {audio_ms} ms"
+    );
     assert!(events.iter().any(|e| matches!(e, TurnEvent::Paused { .. })));
 }
 
@@ -124,7 +132,11 @@ fn very_short_speech_is_discarded_not_a_turn() {
     audio.extend(silence(900));
     let events = run(&mut det, &audio);
     assert!(ended(&events).is_empty(), "{events:?}");
-    assert!(events.iter().any(|e| matches!(e, TurnEvent::Discarded { .. })));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, TurnEvent::Discarded { .. }))
+    );
 }
 
 #[test]

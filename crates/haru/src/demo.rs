@@ -66,12 +66,21 @@ async fn start_engines(opts: &DemoOptions) -> anyhow::Result<(Child, String)> {
         );
     }
     if !opts.models_dir.join("ggml-base.bin").exists() {
-        bail!("models missing in {} (run scripts/install-engines.sh)", opts.models_dir.display());
+        bail!(
+            "models missing in {} (run scripts/install-engines.sh)",
+            opts.models_dir.display()
+        );
     }
     let mut child = Command::new(&opts.haru_local)
         .arg("--models-dir")
         .arg(&opts.models_dir)
-        .args(["--bind", "127.0.0.1:0", "--exit-on-stdin-eof", "--llm-alias", "gpt-4o-mini"])
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--exit-on-stdin-eof",
+            "--llm-alias",
+            "gpt-4o-mini",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -93,7 +102,12 @@ async fn start_engines(opts: &DemoOptions) -> anyhow::Result<(Child, String)> {
     Ok((child, addr))
 }
 
-fn offline_config(listen: &str, engines: &str, db: &Path, auth_token: &str) -> anyhow::Result<haru_server::Config> {
+fn offline_config(
+    listen: &str,
+    engines: &str,
+    db: &Path,
+    auth_token: &str,
+) -> anyhow::Result<haru_server::Config> {
     let mut map: HashMap<&str, String> = HashMap::new();
     map.insert("HARU_BIND", listen.to_string());
     map.insert("API_BASE_URL", format!("http://{listen}"));
@@ -111,16 +125,31 @@ fn offline_config(listen: &str, engines: &str, db: &Path, auth_token: &str) -> a
          Reply in one or two short, friendly spoken sentences."
             .into(),
     );
-    map.insert("HARU_GREETING", "Hi, this is haru. How was your day?".into());
-    map.insert("HARU_GOODBYE", "Thank you for talking with me. Goodbye!".into());
-    map.insert("HARU_APOLOGY", "Sorry, I had a problem. Could you say that again?".into());
+    map.insert(
+        "HARU_GREETING",
+        "Hi, this is haru. How was your day?".into(),
+    );
+    map.insert(
+        "HARU_GOODBYE",
+        "Thank you for talking with me. Goodbye!".into(),
+    );
+    map.insert(
+        "HARU_APOLOGY",
+        "Sorry, I had a problem. Could you say that again?".into(),
+    );
     map.insert("HARU_IDLE_PROMPT", "Are you still there?".into());
     // Two cores shared by Whisper, the LLM and the caller: be patient rather than apologise.
-    for k in ["HARU_STT_TIMEOUT_MS", "HARU_LLM_TIMEOUT_MS", "HARU_TTS_TIMEOUT_MS"] {
+    for k in [
+        "HARU_STT_TIMEOUT_MS",
+        "HARU_LLM_TIMEOUT_MS",
+        "HARU_TTS_TIMEOUT_MS",
+    ] {
         map.insert(k, "30000".into());
     }
     let cfg = haru_server::Config::from_source(&haru_server::config::Source(|k| {
-        map.get(k).cloned().or_else(|| std::env::var(k).ok().filter(|_| k == "RUST_LOG"))
+        map.get(k)
+            .cloned()
+            .or_else(|| std::env::var(k).ok().filter(|_| k == "RUST_LOG"))
     }))?;
     Ok(cfg)
 }
@@ -128,10 +157,14 @@ fn offline_config(listen: &str, engines: &str, db: &Path, auth_token: &str) -> a
 pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoResult> {
     for w in &opts.wavs {
         if !w.exists() {
-            bail!("caller audio {} is missing (run scripts/install-engines.sh)", w.display());
+            bail!(
+                "caller audio {} is missing (run scripts/install-engines.sh)",
+                w.display()
+            );
         }
     }
-    std::fs::create_dir_all(&opts.out_dir).with_context(|| format!("creating {}", opts.out_dir.display()))?;
+    std::fs::create_dir_all(&opts.out_dir)
+        .with_context(|| format!("creating {}", opts.out_dir.display()))?;
     let (engines, engines_addr) = start_engines(&opts).await?;
     tracing::info!("offline engines ready at http://{engines_addr}/v1");
 
@@ -144,7 +177,11 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoResult> {
     let store: Arc<dyn CallStore> = app.state.store.clone();
     let (router, _state, _ended) = app.into_parts();
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(haru_server::App::serve_router(listener, router, shutdown.clone()));
+    let server = tokio::spawn(haru_server::App::serve_router(
+        listener,
+        router,
+        shutdown.clone(),
+    ));
     tracing::info!("haru listening on http://{listen}; calling it with haru sim");
 
     let mut turns = Vec::new();
@@ -200,7 +237,11 @@ pub fn summary(r: &DemoResult) -> String {
             haru_store::Role::Assistant => "🤖 haru  ",
             _ => "   other ",
         };
-        s.push_str(&format!("{who}: {}{}\n", m.content, if m.interrupted { " (cut off)" } else { "" }));
+        s.push_str(&format!(
+            "{who}: {}{}\n",
+            m.content,
+            if m.interrupted { " (cut off)" } else { "" }
+        ));
     }
     s.push_str("────────────────────────────────────────\n⏱️  Per-turn latency (ms)\n");
     s.push_str("turn  stt  llm-first-token  tts-first-byte  end-of-speech→first-audio  outcome\n");

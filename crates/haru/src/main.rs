@@ -10,7 +10,11 @@ use haru_server::{Config, LogFormat};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "haru", version, about = "Real-time phone voice conversations over Twilio")]
+#[command(
+    name = "haru",
+    version,
+    about = "Real-time phone voice conversations over Twilio"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -52,7 +56,9 @@ struct FakeArgs {
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,sqlx=warn,hyper=warn,tower_http=warn".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Pretty => builder.try_init(),
@@ -111,8 +117,15 @@ async fn fake_providers(a: FakeArgs) -> anyhow::Result<()> {
     let twilio = FakeTwilio::start_on(a.twilio, FakeTwilioConfig::default()).await?;
     println!("fake OpenAI-compatible API: {}", openai.base_url());
     println!("fake Twilio REST API:       {}", twilio.base_url());
-    println!("  account SID {}  (auth token as configured in FakeTwilioConfig::default)", twilio.account_sid());
-    println!("point haru at them: OPENAI_BASE_URL={} TWILIO_API_BASE={}", openai.base_url(), twilio.base_url());
+    println!(
+        "  account SID {}  (auth token as configured in FakeTwilioConfig::default)",
+        twilio.account_sid()
+    );
+    println!(
+        "point haru at them: OPENAI_BASE_URL={} TWILIO_API_BASE={}",
+        openai.base_url(),
+        twilio.base_url()
+    );
     tokio::signal::ctrl_c().await?;
     Ok(())
 }

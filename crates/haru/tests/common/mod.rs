@@ -43,14 +43,18 @@ impl TestServer {
         ));
         let mut map: HashMap<String, String> = HashMap::new();
         map.insert("API_BASE_URL".into(), format!("http://{addr}"));
-        map.insert("HARU_DATABASE_URL".into(), format!("sqlite:{}", db_path.display()));
+        map.insert(
+            "HARU_DATABASE_URL".into(),
+            format!("sqlite:{}", db_path.display()),
+        );
         map.insert("TWILIO_AUTH_TOKEN".into(), AUTH_TOKEN.into());
         map.insert("HARU_GREETING".into(), String::new());
         map.insert("OPENAI_BASE_URL".into(), "http://127.0.0.1:9/v1".into());
         for (k, v) in env {
             map.insert(k.to_string(), v.to_string());
         }
-        let cfg = Config::from_source(&haru_server::config::Source(move |k| map.get(k).cloned())).unwrap();
+        let cfg = Config::from_source(&haru_server::config::Source(move |k| map.get(k).cloned()))
+            .unwrap();
         let app = haru_server::build(cfg).await.unwrap();
         let state = app.state.clone();
         let store = state.store.clone();
@@ -77,7 +81,10 @@ impl TestServer {
 
     /// POSTs a form signed the way Twilio signs it.
     pub async fn post_signed(&self, path: &str, params: &[(&str, &str)]) -> reqwest::Response {
-        let owned: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let owned: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let sig = signature::compute(AUTH_TOKEN, &self.url(path), &owned);
         reqwest::Client::new()
             .post(self.url(path))
@@ -93,7 +100,14 @@ impl TestServer {
         let resp = self
             .post_signed(
                 "/api/twilio/voice",
-                &[("CallSid", call_sid), ("AccountSid", ACCOUNT_SID), ("From", "+821012345678"), ("To", "+15005550006"), ("Direction", "inbound"), ("CallStatus", "ringing")],
+                &[
+                    ("CallSid", call_sid),
+                    ("AccountSid", ACCOUNT_SID),
+                    ("From", "+821012345678"),
+                    ("To", "+15005550006"),
+                    ("Direction", "inbound"),
+                    ("CallStatus", "ringing"),
+                ],
             )
             .await;
         assert_eq!(resp.status(), 200);
@@ -106,7 +120,11 @@ pub fn parse_twiml(xml: &str) -> (String, Vec<(String, String)>) {
     let attr = |tag: &str, name: &str| -> Option<String> {
         let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
         let end = tag[start..].find('"')? + start;
-        Some(tag[start..end].replace("&amp;", "&").replace("&quot;", "\""))
+        Some(
+            tag[start..end]
+                .replace("&amp;", "&")
+                .replace("&quot;", "\""),
+        )
     };
     let stream_tag = &xml[xml.find("<Stream ").expect("Stream in TwiML")..];
     let url = attr(stream_tag, "url").unwrap();
@@ -120,7 +138,8 @@ pub fn parse_twiml(xml: &str) -> (String, Vec<(String, String)>) {
     (url, params)
 }
 
-pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A raw Twilio-like stream: the test drives every message itself.
 pub struct RawStream {
@@ -138,19 +157,31 @@ impl RawStream {
     pub async fn open(url: &str, call_sid: &str, params: &[(String, String)]) -> RawStream {
         let mut ws = Self::connect(url).await;
         let stream_sid = format!("MZ{}", &call_sid[2..]);
-        send_json(&mut ws, serde_json::json!({"event":"connected","protocol":"Call","version":"1.0.0"})).await;
+        send_json(
+            &mut ws,
+            serde_json::json!({"event":"connected","protocol":"Call","version":"1.0.0"}),
+        )
+        .await;
         send_json(&mut ws, start_msg(call_sid, &stream_sid, params)).await;
-        RawStream { ws, stream_sid, call_sid: call_sid.into() }
+        RawStream {
+            ws,
+            stream_sid,
+            call_sid: call_sid.into(),
+        }
     }
 
     pub async fn media(&mut self, pcm: &[i16]) {
-        let payload = base64::engine::general_purpose::STANDARD.encode(haru_audio::mulaw::encode(pcm));
+        let payload =
+            base64::engine::general_purpose::STANDARD.encode(haru_audio::mulaw::encode(pcm));
         let sid = self.stream_sid.clone();
         send_json(&mut self.ws, serde_json::json!({"event":"media","streamSid":sid,"media":{"track":"inbound","chunk":"1","timestamp":"0","payload":payload}})).await;
     }
 
     pub async fn raw(&mut self, text: &str) {
-        self.ws.send(Message::Text(text.to_string().into())).await.unwrap();
+        self.ws
+            .send(Message::Text(text.to_string().into()))
+            .await
+            .unwrap();
     }
 
     pub async fn stop(&mut self) {
@@ -163,7 +194,9 @@ impl RawStream {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             match tokio::time::timeout_at(deadline, self.ws.next()).await {
-                Ok(Some(Ok(Message::Close(frame)))) => return Some(frame.map(|f| u16::from(f.code)).unwrap_or(1005)),
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    return Some(frame.map(|f| u16::from(f.code)).unwrap_or(1005));
+                }
                 Ok(Some(Ok(_))) => continue,
                 Ok(Some(Err(_))) | Ok(None) => return Some(1006),
                 Err(_) => return None,
@@ -172,7 +205,11 @@ impl RawStream {
     }
 }
 
-pub fn start_msg(call_sid: &str, stream_sid: &str, params: &[(String, String)]) -> serde_json::Value {
+pub fn start_msg(
+    call_sid: &str,
+    stream_sid: &str,
+    params: &[(String, String)],
+) -> serde_json::Value {
     let custom: serde_json::Map<String, serde_json::Value> = params
         .iter()
         .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
