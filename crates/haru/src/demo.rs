@@ -193,6 +193,8 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoResult> {
         auth_token: Some(auth_token),
         turns,
         turn_timeout: Duration::from_secs(60),
+        // On two busy cores the local LLM can pause between sentences; wait it out.
+        reply_settle: Duration::from_secs(3),
         ..SimConfig::default()
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
