@@ -7,7 +7,12 @@
 pub struct SentenceSplitter {
     buf: String,
     max_chars: usize,
+    emitted: usize,
 }
+
+/// The first piece may end at a clause boundary once it has this many characters: the
+/// caller hears the start of the answer while the LLM is still writing its first sentence.
+const FIRST_CLAUSE_MIN_CHARS: usize = 12;
 
 const ENDS: &[char] = &['.', '!', '?', '…', '。', '！', '？', '\n'];
 const CLAUSE: &[char] = &[',', '、', '，', ';', ':'];
@@ -17,6 +22,7 @@ impl SentenceSplitter {
         Self {
             buf: String::new(),
             max_chars: max_chars.max(8),
+            emitted: 0,
         }
     }
 
@@ -25,7 +31,12 @@ impl SentenceSplitter {
         self.buf.push_str(token);
         let mut out = Vec::new();
         loop {
-            if let Some(end) = self.sentence_end() {
+            let end = self.sentence_end().or_else(|| {
+                (self.emitted == 0 && out.is_empty())
+                    .then(|| self.first_clause_end())
+                    .flatten()
+            });
+            if let Some(end) = end {
                 let piece: String = self.buf[..end].trim().to_string();
                 self.buf.drain(..end);
                 if !piece.is_empty() {
@@ -44,7 +55,24 @@ impl SentenceSplitter {
             }
             break;
         }
+        self.emitted += out.len();
         out
+    }
+
+    /// A clause mark followed by whitespace, at least `FIRST_CLAUSE_MIN_CHARS` in.
+    fn first_clause_end(&self) -> Option<usize> {
+        let mut chars = self.buf.char_indices().peekable();
+        let mut count = 0;
+        while let Some((i, c)) = chars.next() {
+            count += 1;
+            if count >= FIRST_CLAUSE_MIN_CHARS
+                && CLAUSE.contains(&c)
+                && chars.peek().is_some_and(|&(_, d)| d.is_whitespace())
+            {
+                return Some(i + c.len_utf8());
+            }
+        }
+        None
     }
 
     /// The rest of the text at the end of the stream.
@@ -149,6 +177,16 @@ mod tests {
             "needs the following space"
         );
         assert_eq!(s.push(" How"), vec!["Hello there."]);
+    }
+
+    #[test]
+    fn the_first_piece_may_end_at_a_clause_so_speech_starts_sooner() {
+        let mut s = SentenceSplitter::new(80);
+        assert!(s.push("Oh, ").is_empty(), "too short to speak alone");
+        assert_eq!(s.push("that sounds lovely, "), vec!["Oh, that sounds lovely,"]);
+        // Later pieces wait for a full sentence.
+        assert!(s.push("and then, ").is_empty());
+        assert_eq!(s.push("what next? "), vec!["and then, what next?"]);
     }
 
     #[test]
