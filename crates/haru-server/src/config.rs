@@ -42,6 +42,9 @@ pub struct ProviderConfig {
     pub stt_language: Option<String>,
     pub llm_model: String,
     pub llm_max_tokens: Option<u32>,
+    /// The LLM for after-call jobs (diary, schedules, mood); defaults to the conversation's.
+    pub postcall_base_url: String,
+    pub postcall_model: String,
     pub tts_model: String,
     pub tts_voice: String,
 }
@@ -181,6 +184,14 @@ impl Config {
                     var: "HARU_LLM_MAX_TOKENS",
                     message: format!("not a number: {e}"),
                 })?,
+            postcall_base_url: s.url(
+                "HARU_POSTCALL_BASE_URL",
+                &s.or("HARU_LLM_BASE_URL", &openai_base),
+            )?,
+            postcall_model: s.or(
+                "HARU_POSTCALL_MODEL",
+                &s.or("HARU_LLM_MODEL", "gpt-4o-mini"),
+            ),
             tts_model: s.or("HARU_TTS_MODEL", "tts-1"),
             tts_voice: s.or("HARU_TTS_VOICE", "alloy"),
         };

@@ -24,6 +24,31 @@ pub struct DemoOptions {
     pub out_dir: PathBuf,
     /// Print the sim's live events.
     pub live: bool,
+    /// How long to wait for the post-call jobs before stopping (zero: don't wait).
+    pub postcall_wait: Duration,
+}
+
+async fn wait_for_jobs(pc: &haru_postcall::PostCall, call_sid: &str, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    let filter = haru_postcall::JobFilter {
+        call_sid: Some(call_sid.to_string()),
+        limit: 50,
+        ..Default::default()
+    };
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(jobs) = pc.jobs(&filter).await {
+            let open = jobs.iter().any(|j| {
+                matches!(
+                    j.state,
+                    haru_postcall::JobState::Pending | haru_postcall::JobState::Running
+                )
+            });
+            if !jobs.is_empty() && !open {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 impl DemoOptions {
@@ -45,6 +70,7 @@ impl DemoOptions {
             haru_local,
             out_dir: root.join("out"),
             live: true,
+            postcall_wait: Duration::from_secs(90),
         }
     }
 }
@@ -173,15 +199,9 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoResult> {
     let db = opts.out_dir.join("demo.db");
     let auth_token = format!("demo-{}", std::process::id());
     let cfg = offline_config(&listen, &engines_addr, &db, &auth_token)?;
-    let app = haru_server::build(cfg).await?;
-    let store: Arc<dyn CallStore> = app.state.store.clone();
-    let (router, _state, _ended) = app.into_parts();
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(haru_server::App::serve_router(
-        listener,
-        router,
-        shutdown.clone(),
-    ));
+    let running = crate::run::start(cfg, listener, shutdown.clone()).await?;
+    let store: Arc<dyn CallStore> = running.store.clone();
     tracing::info!("haru listening on http://{listen}; calling it with haru sim");
 
     let mut turns = Vec::new();
@@ -208,12 +228,25 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoResult> {
     });
     let report = run_call(cfg, Some(tx)).await;
     let _ = printer.await;
-    // Let the session finish writing the call before reading it back.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            shutdown.cancel();
+            return Err(e);
+        }
+    };
+    // After the call: diary, schedules and mood are written by the post-call worker.
+    if opts.postcall_wait > Duration::ZERO {
+        tracing::info!("waiting for the post-call jobs (diary, schedules, mood, quality)");
+        wait_for_jobs(&running.postcall, &report.call_sid, opts.postcall_wait).await;
+    } else {
+        // Let the session finish writing the call before reading it back.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     shutdown.cancel();
-    let _ = server.await;
+    let _ = running.server.await;
+    let _ = running.worker.await;
     drop(engines);
-    let report = report?;
     let wav_path = opts.out_dir.join("demo-bot.wav");
     let json_path = opts.out_dir.join("demo-call.json");
     report.write_bot_wav(&wav_path)?;

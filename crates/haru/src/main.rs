@@ -28,6 +28,10 @@ enum Command {
     Demo,
     /// Call a running haru server the way Twilio would, speaking WAV files as the caller.
     Sim(haru_sim::cli::SimArgs),
+    /// List stored calls.
+    Calls(haru_api::cli::CallsArgs),
+    /// Show one call: transcript, diary, schedules, mood.
+    Show(haru_api::cli::ShowArgs),
     /// Run local fake OpenAI-compatible and Twilio REST servers (for trying haru and benchmarks).
     FakeProviders(FakeArgs),
 }
@@ -74,8 +78,28 @@ async fn main() -> anyhow::Result<()> {
         Command::Demo => {
             init_logs(LogFormat::Pretty);
             let root = std::env::current_dir()?;
-            let result = haru::demo::run(haru::demo::DemoOptions::from_repo(&root)).await?;
+            let opts = haru::demo::DemoOptions::from_repo(&root);
+            let db = opts.out_dir.join("demo.db");
+            let result = haru::demo::run(opts).await?;
             println!("{}", haru::demo::summary(&result));
+            let show = haru_api::cli::ShowArgs {
+                call_sid: result.report.call_sid.clone(),
+                timezone: "Asia/Seoul".into(),
+            };
+            match haru_api::cli::show(&format!("sqlite:{}", db.display()), &show).await {
+                Ok(text) => println!("📔 After the call (haru show {}):\n{text}", show.call_sid),
+                Err(e) => println!("could not read the post-call results: {e:#}"),
+            }
+            Ok(())
+        }
+        Command::Calls(args) => {
+            let db = database_url()?;
+            println!("{}", haru_api::cli::list_calls(&db, &args).await?);
+            Ok(())
+        }
+        Command::Show(args) => {
+            let db = database_url()?;
+            println!("{}", haru_api::cli::show(&db, &args).await?);
             Ok(())
         }
         Command::Sim(args) => {
@@ -85,11 +109,16 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// The store named by the configuration (same as `haru serve` uses).
+fn database_url() -> anyhow::Result<String> {
+    Ok(Config::from_env()?.database_url)
+}
+
 async fn serve() -> anyhow::Result<()> {
     let cfg = Config::from_env()?;
     init_logs(cfg.log_format);
     let bind = cfg.bind;
-    let app = haru_server::build(cfg).await.context("starting haru")?;
+    let app_cfg = cfg;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("cannot listen on {bind} (HARU_BIND)"))?;
@@ -99,7 +128,9 @@ async fn serve() -> anyhow::Result<()> {
         let _ = tokio::signal::ctrl_c().await;
         s.cancel();
     });
-    app.serve(listener, shutdown).await?;
+    let running = haru::run::start(app_cfg, listener, shutdown).await?;
+    running.server.await??;
+    let _ = running.worker.await;
     Ok(())
 }
 

@@ -1,0 +1,101 @@
+//! The whole server as `haru serve` runs it: the call server, the REST API, and the post-call
+//! worker fed by calls as they end.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use haru_postcall::{PostCall, PostCallConfig};
+use haru_server::Config;
+use haru_store::{CallStore, SqliteStore};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub struct Running {
+    pub server: JoinHandle<std::io::Result<()>>,
+    pub worker: JoinHandle<()>,
+    pub store: Arc<dyn CallStore>,
+    pub postcall: Arc<PostCall>,
+}
+
+pub async fn start(
+    cfg: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Running> {
+    if !cfg.database_url.starts_with("sqlite:") {
+        anyhow::bail!("HARU_DATABASE_URL: only sqlite: URLs are supported so far");
+    }
+    let sqlite = SqliteStore::open(&cfg.database_url)
+        .await
+        .with_context(|| format!("opening the store {}", cfg.database_url))?;
+    let pool = sqlite.pool().clone();
+    let store: Arc<dyn CallStore> = Arc::new(sqlite);
+    let timezone: haru_postcall::chrono_tz::Tz = cfg
+        .timezone
+        .parse()
+        .map_err(|e| anyhow::anyhow!("HARU_TIMEZONE: {e}"))?;
+    let language = cfg
+        .providers
+        .stt_language
+        .clone()
+        .unwrap_or_else(|| "ko".into());
+    let api_token = cfg.api_token.as_ref().map(|t| t.expose().to_string());
+    if api_token.is_none() {
+        tracing::warn!(
+            "HARU_API_TOKEN is not set: the REST API answers only local (loopback) requests"
+        );
+    }
+    let p = &cfg.providers;
+    let chat: Arc<dyn haru_providers::ChatModel> = Arc::new(haru_providers::OpenAiChat::new(
+        reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(120))
+            .build()?,
+        haru_providers::Endpoint::new(&p.postcall_base_url, p.api_key.as_ref().map(|k| k.expose())),
+        &p.postcall_model,
+    ));
+    let app = haru_server::build_with_store(cfg, store.clone())?;
+    let postcall = Arc::new(PostCall::new(
+        pool.clone(),
+        chat,
+        PostCallConfig {
+            timezone,
+            language,
+            ..PostCallConfig::default()
+        },
+    ));
+    let api = haru_api::router(haru_api::ApiState {
+        store: store.clone(),
+        sqlite: pool,
+        postcall: postcall.clone(),
+        api_token,
+    });
+    let worker = postcall.clone().spawn_worker(shutdown.clone());
+    let app = app.merge(api);
+    app.log_startup(listener.local_addr()?);
+    let (router, _state, mut ended) = app.into_parts();
+    // Each ended call gets its diary, schedules, mood and quality jobs, durably queued.
+    let pc = postcall.clone();
+    tokio::spawn(async move {
+        while let Some(call) = ended.recv().await {
+            for attempt in 0..5u64 {
+                match pc.enqueue_for_call(&call.call_sid).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::warn!(call_sid = %call.call_sid, error = %e, "could not queue post-call jobs");
+                        tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
+                    }
+                }
+            }
+        }
+    });
+    let server = tokio::spawn(haru_server::App::serve_router(listener, router, shutdown));
+    Ok(Running {
+        server,
+        worker,
+        store,
+        postcall,
+    })
+}
