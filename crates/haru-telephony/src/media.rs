@@ -173,7 +173,10 @@ mod tests {
             r#"{"event":"start","sequenceNumber":"1","start":{"accountSid":"ACxx","streamSid":"MZxx","callSid":"CAxx","tracks":["inbound"],"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1},"customParameters":{"token":"abc"}},"streamSid":"MZxx"}"#,
         )
         .unwrap();
-        let Inbound::Start { start, stream_sid, .. } = start else {
+        let Inbound::Start {
+            start, stream_sid, ..
+        } = start
+        else {
             panic!("not start")
         };
         assert_eq!(stream_sid, "MZxx");

@@ -82,12 +82,7 @@ struct ErrorDoc {
 }
 
 impl TwilioClient {
-    pub fn new(
-        http: reqwest::Client,
-        api_base: &str,
-        account_sid: &str,
-        auth_token: &str,
-    ) -> Self {
+    pub fn new(http: reqwest::Client, api_base: &str, account_sid: &str, auth_token: &str) -> Self {
         Self {
             http,
             api_base: api_base.trim_end_matches('/').to_string(),
@@ -209,7 +204,14 @@ mod tests {
             400,
             br#"{"code":21211,"message":"Invalid 'To' Phone Number","more_info":"https://www.twilio.com/docs/errors/21211","status":400}"#,
         );
-        assert!(matches!(e, TwilioError::Api { code: 21211, status: 400, .. }));
+        assert!(matches!(
+            e,
+            TwilioError::Api {
+                code: 21211,
+                status: 400,
+                ..
+            }
+        ));
         assert!(e.to_string().contains("Invalid 'To' Phone Number"));
         let e = api_error(502, b"<html>bad gateway</html>");
         assert!(matches!(e, TwilioError::Unexpected { status: 502, .. }));

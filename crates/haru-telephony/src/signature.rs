@@ -96,8 +96,16 @@ mod tests {
 
     #[test]
     fn matches_twilio_documented_example() {
-        assert_eq!(compute(TOKEN, URL, &doc_params()), "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
-        assert!(validate(TOKEN, URL, &doc_params(), "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+        assert_eq!(
+            compute(TOKEN, URL, &doc_params()),
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        );
+        assert!(validate(
+            TOKEN,
+            URL,
+            &doc_params(),
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        ));
     }
 
     #[test]
@@ -121,13 +129,28 @@ mod tests {
     #[test]
     fn explicit_default_port_is_tolerated_both_ways() {
         // Signed with :443, requested without.
-        assert!(validate(TOKEN, URL, &doc_params(), "kvajT1Ptam85bY51eRf/AJRuM3w="));
+        assert!(validate(
+            TOKEN,
+            URL,
+            &doc_params(),
+            "kvajT1Ptam85bY51eRf/AJRuM3w="
+        ));
         // Signed without a port, configured with :443.
         let with_port = URL.replace(".com", ".com:443");
-        assert!(validate(TOKEN, &with_port, &doc_params(), "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+        assert!(validate(
+            TOKEN,
+            &with_port,
+            &doc_params(),
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        ));
         // Plain http gets :80.
         let http = URL.replace("https", "http");
-        assert!(validate(TOKEN, &http, &doc_params(), "0ZXoZLH/DfblKGATFgpif+LLRf4="));
+        assert!(validate(
+            TOKEN,
+            &http,
+            &doc_params(),
+            "0ZXoZLH/DfblKGATFgpif+LLRf4="
+        ));
     }
 
     #[test]
@@ -136,7 +159,12 @@ mod tests {
         let mut body = doc_params();
         body[2].1 = "9999".into();
         assert!(!validate(TOKEN, URL, &body, sig));
-        assert!(!validate(TOKEN, "https://evil.com/myapp.php?foo=1&bar=2", &doc_params(), sig));
+        assert!(!validate(
+            TOKEN,
+            "https://evil.com/myapp.php?foo=1&bar=2",
+            &doc_params(),
+            sig
+        ));
         assert!(!validate("54321", URL, &doc_params(), sig));
         assert!(!validate(TOKEN, URL, &doc_params(), ""));
     }
@@ -146,7 +174,10 @@ mod tests {
         let params = p(&[("SpeechResult", "안녕하세요 오늘 날씨"), ("CallSid", "CA1")]);
         let sig = compute(TOKEN, URL, &params);
         assert!(validate(TOKEN, URL, &params, &sig));
-        let other = p(&[("SpeechResult", "안녕하세요 오늘 날씨!"), ("CallSid", "CA1")]);
+        let other = p(&[
+            ("SpeechResult", "안녕하세요 오늘 날씨!"),
+            ("CallSid", "CA1"),
+        ]);
         assert!(!validate(TOKEN, URL, &other, &sig));
     }
 }

@@ -63,8 +63,14 @@ mod tests {
     #[test]
     fn attribute_values_are_escaped() {
         let xml = connect_stream("wss://h/s", &[("note", "a\"b<c>&'d")]);
-        assert!(xml.contains("value=\"a&quot;b&lt;c&gt;&amp;&apos;d\""), "{xml}");
+        assert!(
+            xml.contains("value=\"a&quot;b&lt;c&gt;&amp;&apos;d\""),
+            "{xml}"
+        );
         let said = say_and_hangup("<안녕>", "ko-KR");
-        assert!(said.contains("<Say language=\"ko-KR\">&lt;안녕&gt;</Say><Hangup/>"), "{said}");
+        assert!(
+            said.contains("<Say language=\"ko-KR\">&lt;안녕&gt;</Say><Hangup/>"),
+            "{said}"
+        );
     }
 }

@@ -12,7 +12,9 @@ pub struct PublicBase {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("API_BASE_URL must be a host like `abc.ngrok.io` or an http(s) URL without path or query, got `{0}`")]
+#[error(
+    "API_BASE_URL must be a host like `abc.ngrok.io` or an http(s) URL without path or query, got `{0}`"
+)]
 pub struct BadBase(pub String);
 
 impl PublicBase {
@@ -65,8 +67,14 @@ mod tests {
     #[test]
     fn bare_host_means_https_and_wss() {
         let b = PublicBase::parse("abc.ngrok.io").unwrap();
-        assert_eq!(b.http_url("/api/twilio/voice"), "https://abc.ngrok.io/api/twilio/voice");
-        assert_eq!(b.ws_url("/api/twilio/stream"), "wss://abc.ngrok.io/api/twilio/stream");
+        assert_eq!(
+            b.http_url("/api/twilio/voice"),
+            "https://abc.ngrok.io/api/twilio/voice"
+        );
+        assert_eq!(
+            b.ws_url("/api/twilio/stream"),
+            "wss://abc.ngrok.io/api/twilio/stream"
+        );
     }
 
     #[test]
