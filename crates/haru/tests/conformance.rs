@@ -72,15 +72,16 @@ fn check(root: &Value, schema: &Value, v: &Value, at: &str, errs: &mut Vec<Strin
             "null" => v.is_null(),
             _ => true,
         };
-        if !ok && !(v.is_null() && s.get("nullable") == Some(&Value::Bool(true))) {
+        let nullable = v.is_null() && s.get("nullable") == Some(&Value::Bool(true));
+        if !(ok || nullable) {
             errs.push(format!("{at}: expected {t}, got {v}"));
             return;
         }
     }
-    if let Some(en) = s.get("enum").and_then(Value::as_array) {
-        if !en.contains(v) {
-            errs.push(format!("{at}: {v} not in {en:?}"));
-        }
+    if let Some(en) = s.get("enum").and_then(Value::as_array)
+        && !en.contains(v)
+    {
+        errs.push(format!("{at}: {v} not in {en:?}"));
     }
     if let (Some(obj), true) = (
         v.as_object(),
@@ -93,10 +94,10 @@ fn check(root: &Value, schema: &Value, v: &Value, at: &str, errs: &mut Vec<Strin
             .into_iter()
             .flatten()
         {
-            if let Some(r) = req.as_str() {
-                if !obj.contains_key(r) {
-                    errs.push(format!("{at}: missing required `{r}`"));
-                }
+            if let Some(r) = req.as_str()
+                && !obj.contains_key(r)
+            {
+                errs.push(format!("{at}: missing required `{r}`"));
             }
         }
         for (k, val) in obj {
@@ -142,10 +143,10 @@ fn check_form(root: &Value, schema: &Value, form: &[(String, String)], errs: &mu
         } else {
             p
         };
-        if let Some(en) = item.get("enum").and_then(Value::as_array) {
-            if !en.iter().any(|e| e.as_str() == Some(v)) {
-                errs.push(format!("{k}={v} not in {en:?}"));
-            }
+        if let Some(en) = item.get("enum").and_then(Value::as_array)
+            && !en.iter().any(|e| e.as_str() == Some(v))
+        {
+            errs.push(format!("{k}={v} not in {en:?}"));
         }
         if item.get("format").and_then(Value::as_str) == Some("uri") && url::Url::parse(v).is_err()
         {
