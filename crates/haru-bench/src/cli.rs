@@ -49,6 +49,12 @@ pub struct BenchArgs {
     /// Raise N (10, 25, 50, ... 3000) until a step fails; server pinned to core 0, callers to core 1.
     #[arg(long)]
     pub sweep: bool,
+    /// Sweep steps instead of the default ladder, e.g. --steps 200,400,800.
+    #[arg(long, value_delimiter = ',')]
+    pub steps: Option<Vec<usize>>,
+    /// With --sweep: run every step even after one failed.
+    #[arg(long)]
+    pub keep_going: bool,
     /// Largest N the sweep tries.
     #[arg(long, default_value_t = 3000)]
     pub max_calls: usize,
@@ -113,11 +119,14 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     if args.sweep {
         let r = run_sweep(&SweepOptions {
             base: opts,
-            steps: STEPS
-                .iter()
-                .copied()
+            steps: args
+                .steps
+                .clone()
+                .unwrap_or_else(|| STEPS.to_vec())
+                .into_iter()
                 .filter(|&n| n <= args.max_calls)
                 .collect(),
+            keep_going: args.keep_going,
             baseline_turns: 5,
             pin: !args.no_pin,
         })

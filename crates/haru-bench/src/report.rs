@@ -67,15 +67,15 @@ pub struct Breakdown {
     pub stt_ms: Option<Percentiles>,
     pub llm_first_token_ms: Option<Percentiles>,
     pub tts_first_byte_ms: Option<Percentiles>,
-    /// Server's end-of-turn decision → first audio frame sent.
+    /// Server's VAD end of speech → first audio frame sent (includes the pause wait).
     pub first_audio_ms: Option<Percentiles>,
-    /// first_audio − (stt + llm first token + tts first byte): haru's own time plus the
-    /// wait for the first complete sentence (≈ haru's own time when the first token is a
-    /// whole sentence, as in the bench's fixed reply).
+    /// first_audio − pause wait (HARU_PAUSE_MS, when speculation starts the pipeline) −
+    /// (stt + llm first token + tts first byte): haru's own time, plus the wait for the
+    /// first complete sentence (none with the bench's reply, whose first token is one).
     pub residual_ms: Option<Percentiles>,
-    /// Caller-measured latency − server first_audio: the turn decision (end-of-turn
-    /// silence, minus any speculation) plus transport.
-    pub turn_decision_ms: Option<Percentiles>,
+    /// Caller-measured latency − server first_audio: how much later than the caller's
+    /// energy-based end of speech the VAD put it (VAD hangover), plus transport.
+    pub vad_lag_ms: Option<Percentiles>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -114,6 +114,9 @@ pub struct BenchReport {
     pub malformed_messages: u64,
     pub errors: Vec<ErrorCount>,
     pub server: Option<ServerUsage>,
+    /// This process (callers + fake providers) when the server is elsewhere: if it is
+    /// saturated, late caller ticks show up as underruns and latency that are not haru's.
+    pub bench: Option<ServerUsage>,
     pub breakdown: Option<Breakdown>,
     /// Wall time from the first call's start to the last call's end.
     pub wall_ms: u64,
@@ -178,9 +181,11 @@ impl BenchReport {
             fmt_p(&self.latency_ms)
         );
         if let Some(b) = &self.breakdown {
+            let pause = Percentiles::of(&[crate::run::PAUSE_MS as f64]);
             for (name, p) in [
-                ("  turn decision (caller - server)", &b.turn_decision_ms),
-                ("  server: end of turn -> audio", &b.first_audio_ms),
+                ("  VAD lag (caller - server)", &b.vad_lag_ms),
+                ("  server: VAD end -> first audio", &b.first_audio_ms),
+                ("    pause wait (HARU_PAUSE_MS)", &pause),
                 ("    STT", &b.stt_ms),
                 ("    LLM first token", &b.llm_first_token_ms),
                 ("    TTS first byte", &b.tts_first_byte_ms),
@@ -205,6 +210,13 @@ impl BenchReport {
                 u.baseline_rss_kb as f64 / 1024.0,
                 u.peak_rss_kb as f64 / 1024.0,
                 u.rss_per_call_kb
+            );
+        }
+        if let Some(u) = &self.bench {
+            let _ = writeln!(
+                s,
+                "bench process (callers + fakes) pid {}: CPU avg {:.1}% peak {:.1}%",
+                u.pid, u.cpu_percent_avg, u.cpu_percent_peak
             );
         }
         if !self.errors.is_empty() {

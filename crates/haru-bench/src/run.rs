@@ -23,6 +23,11 @@ const TRANSCRIPT: &str = "Hello, I went for a walk in the park today.";
 /// calls stay short (~1 s of bot audio per turn).
 const REPLY: &str = "Nice. Tell me more.";
 
+/// HARU_PAUSE_MS given to the servers we start (haru's default). With speculation the
+/// reply pipeline starts this long after the VAD's end of speech, so it is part of the
+/// server's first_audio time but not haru's own work.
+pub const PAUSE_MS: i64 = 200;
+
 /// Fake provider timings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Delays {
@@ -155,7 +160,7 @@ pub async fn run_bench(opts: &BenchOptions) -> Result<BenchReport> {
     let result = drive(opts, &server, turn, &mut notes).await;
     server.shutdown().await;
     fake.shutdown().await;
-    let (outcomes, usage, wall, peak) = result?;
+    let (outcomes, usage, bench, wall, peak) = result?;
     let breakdown = match &server.db_url {
         Some(db) => match breakdown(db, &outcomes).await {
             Ok(b) => Some(b),
@@ -176,11 +181,18 @@ pub async fn run_bench(opts: &BenchOptions) -> Result<BenchReport> {
     );
     let mut report = summarise(opts, &server, outcomes, usage, wall, breakdown, notes);
     report.peak_concurrent_calls = peak;
+    report.bench = bench;
     Ok(report)
 }
 
 /// Call outcomes, server usage, wall time, peak concurrent calls.
-type Driven = (Vec<CallOutcome>, Option<ServerUsage>, Duration, usize);
+type Driven = (
+    Vec<CallOutcome>,
+    Option<ServerUsage>,
+    Option<ServerUsage>,
+    Duration,
+    usize,
+);
 
 /// Places the calls while sampling the server process.
 async fn drive(
@@ -196,6 +208,11 @@ async fn drive(
     let sampler = server.pid.map(|pid| {
         let stop = stop.clone();
         tokio::spawn(sample_loop(pid, stop))
+    });
+    let me = std::process::id();
+    let self_sampler = (server.pid != Some(me)).then(|| {
+        let stop = stop.clone();
+        tokio::spawn(sample_loop(me, stop))
     });
     let progress = opts.progress.then(|| {
         let c = counters.clone();
@@ -260,10 +277,11 @@ async fn drive(
     if let Some(p) = progress {
         let _ = p.await;
     }
-    let usage = match sampler {
+    let server_usage = match sampler {
         Some(s) => match s.await {
             Ok(Ok(samples)) => usage(
-                server,
+                server.pid.unwrap_or(0),
+                server.includes_bench,
                 &samples,
                 counters.peak.load(Ordering::Relaxed),
                 opts.calls,
@@ -279,7 +297,15 @@ async fn drive(
         },
         None => None,
     };
-    Ok((outcomes, usage, wall, counters.peak.load(Ordering::Relaxed)))
+    let peak = counters.peak.load(Ordering::Relaxed);
+    let bench = match self_sampler {
+        Some(s) => match s.await {
+            Ok(Ok(samples)) => usage(me, true, &samples, peak, opts.calls),
+            _ => None,
+        },
+        None => None,
+    };
+    Ok((outcomes, server_usage, bench, wall, peak))
 }
 
 /// Every turn got a reply that started and finished within the turn timeout.
@@ -305,7 +331,13 @@ async fn sample_loop(pid: u32, stop: CancellationToken) -> Result<Vec<Sample>> {
     }
 }
 
-fn usage(server: &Server, s: &[Sample], peak_calls: usize, calls: usize) -> Option<ServerUsage> {
+fn usage(
+    pid: u32,
+    includes_bench: bool,
+    s: &[Sample],
+    peak_calls: usize,
+    calls: usize,
+) -> Option<ServerUsage> {
     let (first, last) = (s.first()?, s.last()?);
     let tck = procstat::clk_tck() as f64;
     let cpu_ms = (last.cpu_ticks.saturating_sub(first.cpu_ticks)) as f64 * 1000.0 / tck;
@@ -327,8 +359,8 @@ fn usage(server: &Server, s: &[Sample], peak_calls: usize, calls: usize) -> Opti
     };
     let peak_rss = s.iter().map(|x| x.rss_kb).max().unwrap_or(0);
     Some(ServerUsage {
-        pid: server.pid.unwrap_or(0),
-        includes_bench: server.includes_bench,
+        pid,
+        includes_bench,
         baseline_rss_kb: first.rss_kb,
         peak_rss_kb: peak_rss,
         rss_per_call_kb: peak_rss.saturating_sub(first.rss_kb) as f64 / peak_calls.max(1) as f64,
@@ -392,7 +424,7 @@ async fn breakdown(db_url: &str, outcomes: &[CallOutcome]) -> Result<Breakdown> 
                 stt.push(s as f64);
                 llm.push(l as f64);
                 tts.push(x as f64);
-                resid.push((fa - s - l - x) as f64);
+                resid.push((fa - PAUSE_MS - s - l - x) as f64);
             }
             // Store turn k (1-based, no greeting) answers caller turn k.
             let caller = usize::try_from(t.turn_index)
@@ -412,7 +444,7 @@ async fn breakdown(db_url: &str, outcomes: &[CallOutcome]) -> Result<Breakdown> 
         tts_first_byte_ms: Percentiles::of(&tts),
         first_audio_ms: Percentiles::of(&first),
         residual_ms: Percentiles::of(&resid),
-        turn_decision_ms: Percentiles::of(&decision),
+        vad_lag_ms: Percentiles::of(&decision),
     })
 }
 
@@ -491,6 +523,7 @@ fn summarise(
         malformed_messages: malformed,
         errors,
         server: usage,
+        bench: None,
         breakdown,
         wall_ms: wall.as_millis() as u64,
         notes,

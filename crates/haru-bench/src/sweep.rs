@@ -22,6 +22,9 @@ pub struct SweepOptions {
     pub baseline_turns: usize,
     /// Pin the server to core 0 and this process to core 1 (needs ≥ 2 CPUs).
     pub pin: bool,
+    /// Run every step even after one failed (the answer is still the last N before the
+    /// first failure); shows how far past the limit haru degrades gracefully.
+    pub keep_going: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -138,9 +141,14 @@ pub async fn run_sweep(opts: &SweepOptions) -> Result<SweepReport> {
             report: r,
         });
         if !passed {
+            if opts.keep_going {
+                continue;
+            }
             break;
         }
-        max_passing = Some(n);
+        if steps.iter().all(|s: &SweepStep| s.passed) {
+            max_passing = Some(n);
+        }
     }
     Ok(SweepReport {
         single_call: single,
@@ -204,7 +212,7 @@ impl SweepReport {
                 .unwrap_or(("-".into(), "-".into(), "-".into()));
             let _ = writeln!(
                 s,
-                "{:>6} {:>5} {:>9} {:>6} {:>6} {:>6} {:>6} {:>9} {:>7} {:>8} {:>9}  {}",
+                "{:>6} {:>5} {:>9} {:>6} {:>6} {:>6} {:>6} {:>9} {:>7} {:>8} {:>9} {:>9}  {}",
                 st.calls,
                 r.peak_concurrent_calls,
                 format!("{}/{}", r.calls_completed, r.calls),
@@ -216,6 +224,10 @@ impl SweepReport {
                 cpu,
                 cpu_peak,
                 kb,
+                r.bench
+                    .as_ref()
+                    .map(|b| format!("{:.0}", b.cpu_percent_peak))
+                    .unwrap_or("-".into()),
                 if st.passed {
                     "pass".to_string()
                 } else {
