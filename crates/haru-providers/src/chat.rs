@@ -98,15 +98,7 @@ impl OpenAiChat {
             .http
             .post(self.endpoint.url("/chat/completions"))
             .json(body);
-        let resp = self
-            .endpoint
-            .auth(req)
-            .send()
-            .await
-            .map_err(|e| ProviderError::transport(STAGE, e))?;
-        if !resp.status().is_success() {
-            return Err(ProviderError::from_response(STAGE, resp).await);
-        }
+        let resp = self.endpoint.send(STAGE, req).await?;
         Ok(resp)
     }
 }

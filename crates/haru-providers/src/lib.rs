@@ -40,10 +40,24 @@ impl Endpoint {
         format!("{}{}", self.base_url, path)
     }
 
-    pub(crate) fn auth(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.api_key {
+    /// Sends a prepared request with the key attached; a non-2xx answer becomes an error
+    /// carrying the provider's own message.
+    pub(crate) async fn send(
+        &self,
+        stage: &'static str,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let req = match &self.api_key {
             Some(k) => req.bearer_auth(k),
             None => req,
+        };
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| ProviderError::transport(stage, e))?;
+        if !resp.status().is_success() {
+            return Err(ProviderError::from_response(stage, resp).await);
         }
+        Ok(resp)
     }
 }

@@ -61,15 +61,7 @@ impl Transcriber for OpenAiTranscriber {
             .http
             .post(self.endpoint.url("/audio/transcriptions"))
             .multipart(form);
-        let resp = self
-            .endpoint
-            .auth(req)
-            .send()
-            .await
-            .map_err(|e| ProviderError::transport(STAGE, e))?;
-        if !resp.status().is_success() {
-            return Err(ProviderError::from_response(STAGE, resp).await);
-        }
+        let resp = self.endpoint.send(STAGE, req).await?;
         let body = resp
             .bytes()
             .await

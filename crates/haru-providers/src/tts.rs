@@ -60,15 +60,7 @@ impl Synthesizer for OpenAiSynthesizer {
             .http
             .post(self.endpoint.url("/audio/speech"))
             .json(&body);
-        let resp = self
-            .endpoint
-            .auth(req)
-            .send()
-            .await
-            .map_err(|e| ProviderError::transport(STAGE, e))?;
-        if !resp.status().is_success() {
-            return Err(ProviderError::from_response(STAGE, resp).await);
-        }
+        let resp = self.endpoint.send(STAGE, req).await?;
         // A JSON or HTML body with 200 is a misbehaving proxy, not audio: refuse to play it.
         let ctype = resp
             .headers()
