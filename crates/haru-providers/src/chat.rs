@@ -98,8 +98,7 @@ impl OpenAiChat {
             .http
             .post(self.endpoint.url("/chat/completions"))
             .json(body);
-        let resp = self.endpoint.send(STAGE, req).await?;
-        Ok(resp)
+        self.endpoint.send(STAGE, req).await
     }
 }
 
