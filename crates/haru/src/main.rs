@@ -28,6 +28,8 @@ enum Command {
     Demo,
     /// Call a running haru server the way Twilio would, speaking WAV files as the caller.
     Sim(haru_sim::cli::SimArgs),
+    /// Load benchmark: N concurrent simulated calls against fake providers (see BENCHMARKS.md).
+    Bench(haru_bench::cli::BenchArgs),
     /// List stored calls.
     Calls(haru_api::cli::CallsArgs),
     /// Show one call: transcript, diary, schedules, mood.
@@ -92,6 +94,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Bench(args) => haru_bench::cli::run(args).await,
         Command::Calls(args) => {
             let db = database_url()?;
             println!("{}", haru_api::cli::list_calls(&db, &args).await?);
