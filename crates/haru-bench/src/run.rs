@@ -319,6 +319,7 @@ fn call_complete(r: &SimReport) -> bool {
 async fn sample_loop(pid: u32, stop: CancellationToken) -> Result<Vec<Sample>> {
     let mut samples = vec![procstat::sample(pid)?];
     let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
         tokio::select! {
@@ -347,7 +348,9 @@ fn usage(
     let mut peak_pct: f64 = 0.0;
     for w in s.windows(5) {
         let ms = w[4].at.duration_since(w[0].at).as_secs_f64() * 1000.0;
-        if ms > 0.0 {
+        // A stalled sampler can take samples back to back; a short window over 10 ms
+        // ticks would report nonsense like 7000 %.
+        if ms >= 900.0 {
             let cpu = (w[4].cpu_ticks.saturating_sub(w[0].cpu_ticks)) as f64 * 1000.0 / tck;
             peak_pct = peak_pct.max(cpu / ms * 100.0);
         }
@@ -498,7 +501,7 @@ fn summarise(
         .into_iter()
         .map(|(error, count)| ErrorCount { error, count })
         .collect();
-    errors.sort_by(|a, b| b.count.cmp(&a.count));
+    errors.sort_by_key(|e| std::cmp::Reverse(e.count));
     BenchReport {
         server_url: server.url.clone(),
         server_mode: server.mode.into(),

@@ -54,7 +54,10 @@ async fn three_calls_in_process_are_measured() {
     assert!(u.baseline_rss_kb > 0 && u.peak_rss_kb >= u.baseline_rss_kb);
     assert!(u.cpu_ms > 0.0);
 
-    let b = r.breakdown.as_ref().expect("server timings read from its store");
+    let b = r
+        .breakdown
+        .as_ref()
+        .expect("server timings read from its store");
     assert_eq!(b.turns, 3);
     let stt = b.stt_ms.as_ref().expect("stt timings");
     assert!(stt.min >= o.delays.stt_ms as f64, "{stt:?}");
@@ -73,7 +76,10 @@ async fn unreachable_url_is_a_clear_error() {
         .await
         .unwrap_err();
     let msg = format!("{err:#}");
-    assert!(msg.contains("cannot reach haru at http://127.0.0.1:1"), "{msg}");
+    assert!(
+        msg.contains("cannot reach haru at http://127.0.0.1:1"),
+        "{msg}"
+    );
 
     let err = run_bench(&opts(ServerMode::Url("not a url".into()), 1))
         .await
@@ -83,7 +89,9 @@ async fn unreachable_url_is_a_clear_error() {
 
 #[tokio::test]
 async fn bad_options_are_rejected() {
-    let err = run_bench(&opts(ServerMode::InProcess, 0)).await.unwrap_err();
+    let err = run_bench(&opts(ServerMode::InProcess, 0))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("at least 1"), "{err}");
 
     let mut o = opts(ServerMode::InProcess, 1);
