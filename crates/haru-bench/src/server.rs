@@ -230,6 +230,14 @@ impl Server {
         lines[lines.len().saturating_sub(15)..].join("\n")
     }
 
+    /// The sqlite file behind `db_url`.
+    pub fn db_path(&self) -> Option<PathBuf> {
+        self.db_url
+            .as_deref()
+            .and_then(|u| u.strip_prefix("sqlite:"))
+            .map(PathBuf::from)
+    }
+
     pub fn log_path(&self) -> Option<&Path> {
         match &self.kind {
             Kind::Child { log, .. } => Some(log),
