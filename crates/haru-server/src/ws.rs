@@ -33,8 +33,12 @@ const INPUT_QUEUE: usize = 500;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn stream(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    // Twilio's messages are ~400 bytes: tungstenite's default 128 KiB buffers cost more memory
+    // per call than everything else and ~10 % of CPU zeroing them (see BENCHMARKS.md).
     ws.max_message_size(1 << 20)
         .max_frame_size(1 << 20)
+        .read_buffer_size(4096)
+        .write_buffer_size(4096)
         .on_upgrade(move |socket| handle(socket, state))
 }
 

@@ -23,8 +23,9 @@ use crate::phrases::PhraseCache;
 use crate::sentences::SentenceSplitter;
 use crate::session::Providers;
 
-/// How far ahead of real time the pacer may send (Twilio buffers this much).
-const LEAD: Duration = Duration::from_millis(60);
+/// How far ahead of real time the pacer may send (Twilio buffers this much). Enough to
+/// ride out scheduler hiccups under load, short enough that `clear` is near-instant.
+const LEAD: Duration = Duration::from_millis(100);
 const FRAME: Duration = Duration::from_millis(20);
 
 #[derive(Debug)]

@@ -183,7 +183,10 @@ mod tests {
     fn the_first_piece_may_end_at_a_clause_so_speech_starts_sooner() {
         let mut s = SentenceSplitter::new(80);
         assert!(s.push("Oh, ").is_empty(), "too short to speak alone");
-        assert_eq!(s.push("that sounds lovely, "), vec!["Oh, that sounds lovely,"]);
+        assert_eq!(
+            s.push("that sounds lovely, "),
+            vec!["Oh, that sounds lovely,"]
+        );
         // Later pieces wait for a full sentence.
         assert!(s.push("and then, ").is_empty());
         assert_eq!(s.push("what next? "), vec!["and then, what next?"]);

@@ -30,7 +30,7 @@ impl Default for TurnConfig {
         Self {
             vad_threshold: 0.5,
             min_speech_ms: 160,
-            pause_ms: 200,
+            pause_ms: 150,
             end_silence_ms: 600,
             min_utterance_ms: 500,
             max_utterance_ms: 15_000,

@@ -396,11 +396,15 @@ async fn every_provider_fault_gets_an_apology_and_loses_nothing() {
                 report.turns[0]
             );
             let assistant: Vec<_> = msgs.iter().filter(|m| m.role == Role::Assistant).collect();
-            assert_eq!(
-                assistant.last().unwrap().content,
-                "Sorry, something went wrong.",
-                "{what}"
+            // A stream that breaks mid-reply keeps what was already spoken, then apologises.
+            let said = &assistant.last().unwrap().content;
+            assert!(
+                said.ends_with("Sorry, something went wrong."),
+                "{what}: {said}"
             );
+            if !matches!(fault, Fault::BrokenStream | Fault::ErrorEvent) {
+                assert_eq!(said, "Sorry, something went wrong.", "{what}");
+            }
             if stage != "stt" {
                 assert_eq!(msgs[0].content, WALK, "{what}: the caller's words are kept");
             }
