@@ -181,7 +181,7 @@ impl BenchReport {
             fmt_p(&self.latency_ms)
         );
         if let Some(b) = &self.breakdown {
-            let pause = Percentiles::of(&[crate::run::PAUSE_MS as f64]);
+            let pause = Percentiles::of(&[crate::run::pause_ms() as f64]);
             for (name, p) in [
                 ("  VAD lag (caller - server)", &b.vad_lag_ms),
                 ("  server: VAD end -> first audio", &b.first_audio_ms),

@@ -26,7 +26,9 @@ const REPLY: &str = "Nice. Tell me more.";
 /// HARU_PAUSE_MS given to the servers we start (haru's default). With speculation the
 /// reply pipeline starts this long after the VAD's end of speech, so it is part of the
 /// server's first_audio time but not haru's own work.
-pub const PAUSE_MS: i64 = 200;
+pub fn pause_ms() -> i64 {
+    haru_turn::TurnConfig::default().pause_ms as i64
+}
 
 /// Fake provider timings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -433,7 +435,7 @@ async fn breakdown(db_url: &str, outcomes: &[CallOutcome]) -> Result<Breakdown> 
                 stt.push(s as f64);
                 llm.push(l as f64);
                 tts.push(x as f64);
-                resid.push((fa - PAUSE_MS - s - l - x) as f64);
+                resid.push((fa - pause_ms() - s - l - x) as f64);
             }
             // Store turn k (1-based, no greeting) answers caller turn k.
             let caller = usize::try_from(t.turn_index)

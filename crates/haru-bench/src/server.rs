@@ -55,7 +55,7 @@ fn env_for(addr: &str, openai_base: &str, db: &Path) -> Vec<(String, String)> {
         ("HARU_DATABASE_URL", format!("sqlite:{}", db.display())),
         ("HARU_GREETING", String::new()),
         ("HARU_STT_LANGUAGE", "en".into()),
-        ("HARU_PAUSE_MS", crate::run::PAUSE_MS.to_string()),
+        ("HARU_PAUSE_MS", crate::run::pause_ms().to_string()),
         ("RUST_LOG", "warn".into()),
     ]
     .into_iter()
