@@ -364,23 +364,15 @@ impl Session {
         Flow::Continue
     }
 
+    /// Stores the caller's words as soon as the turn is committed and its transcript known.
     async fn save_user_if_ready(&mut self) {
-        let Some(a) = self.active.as_mut() else {
+        let Some(mut a) = self.active.take() else {
             return;
         };
-        if !a.committed || a.user_saved {
-            return;
+        if a.committed && a.transcript.is_some() {
+            self.save_user_turn_text(&mut a).await;
         }
-        let Some(text) = a.transcript.clone() else {
-            return;
-        };
-        a.user_saved = true;
-        if text.is_empty() {
-            return;
-        }
-        let turn = a.turn;
-        self.history.push(ChatMessage::user(text.clone()));
-        self.save_message(turn, Role::User, text, false).await;
+        self.active = Some(a);
     }
 
     async fn save_message(&mut self, turn: i64, role: Role, content: String, interrupted: bool) {

@@ -6,9 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use haru_fakes::{
-    Endpoint, FakeOpenAi, FakeOpenAiConfig, FakeTwilio, FakeTwilioConfig, Fault, ReplyRule, SttRule,
-};
+use haru_fakes::{Endpoint, FakeOpenAi, FakeOpenAiConfig, Fault, ReplyRule, SttRule};
 use haru_sim::{SimConfig, Turn, run_call};
 use haru_store::Role;
 
@@ -247,13 +245,7 @@ async fn barge_in_clears_playback_and_history_keeps_only_what_was_heard() {
 #[tokio::test]
 async fn an_end_keyword_says_goodbye_then_hangs_up_through_twilio() {
     let f = fake(ReplyRule::Echo).await;
-    let tw = FakeTwilio::start(FakeTwilioConfig {
-        account_sid: ACCOUNT_SID.into(),
-        auth_token: AUTH_TOKEN.into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let tw = fake_twilio().await;
     let s = server(
         &f,
         &[

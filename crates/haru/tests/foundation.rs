@@ -6,7 +6,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use haru_fakes::{FakeTwilio, FakeTwilioConfig};
 
 #[tokio::test]
 async fn voice_webhook_answers_with_connect_stream_twiml_and_issues_a_token() {
@@ -183,13 +182,7 @@ async fn every_status_callback_is_recorded_in_order() {
 
 #[tokio::test]
 async fn outbound_call_reaches_twilio_with_exact_fields_and_auth() {
-    let tw = FakeTwilio::start(FakeTwilioConfig {
-        account_sid: ACCOUNT_SID.into(),
-        auth_token: AUTH_TOKEN.into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let tw = fake_twilio().await;
     let s = TestServer::start(&[
         ("TWILIO_ACCOUNT_SID", ACCOUNT_SID),
         ("TWILIO_API_BASE", &tw.base_url()),
@@ -283,13 +276,7 @@ async fn outbound_call_reaches_twilio_with_exact_fields_and_auth() {
 
 #[tokio::test]
 async fn hang_up_treats_an_already_ended_call_as_success() {
-    let tw = FakeTwilio::start(FakeTwilioConfig {
-        account_sid: ACCOUNT_SID.into(),
-        auth_token: AUTH_TOKEN.into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let tw = fake_twilio().await;
     let client = haru_telephony::TwilioClient::new(
         reqwest::Client::new(),
         &tw.base_url(),

@@ -205,6 +205,17 @@ impl RawStream {
     }
 }
 
+/// A fake Twilio REST API that accepts this module's account SID and auth token.
+pub async fn fake_twilio() -> haru_fakes::FakeTwilio {
+    haru_fakes::FakeTwilio::start(haru_fakes::FakeTwilioConfig {
+        account_sid: ACCOUNT_SID.into(),
+        auth_token: AUTH_TOKEN.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
 pub fn start_msg(
     call_sid: &str,
     stream_sid: &str,
