@@ -108,7 +108,6 @@ pub struct Session {
     idle_prompted: bool,
     started_at: Instant,
     ending: Option<Instant>,
-    messages_saved: usize,
 }
 
 impl Session {
@@ -138,7 +137,6 @@ impl Session {
             idle_prompted: false,
             started_at: Instant::now(),
             ending: None,
-            messages_saved: 0,
         }
     }
 
@@ -383,9 +381,8 @@ impl Session {
             content,
             interrupted,
         };
-        match self.deps.store.add_message(&msg).await {
-            Ok(_) => self.messages_saved += 1,
-            Err(e) => warn!(call_sid = %self.call_sid, error = %e, "could not store message"),
+        if let Err(e) = self.deps.store.add_message(&msg).await {
+            warn!(call_sid = %self.call_sid, error = %e, "could not store message");
         }
     }
 
