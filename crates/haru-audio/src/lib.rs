@@ -4,9 +4,11 @@
 //! (decode → resample → VAD) stays in the tens of microseconds.
 
 pub mod mulaw;
+pub mod pcm_to_mulaw;
 pub mod resample;
 pub mod wav;
 
+pub use pcm_to_mulaw::PcmToMulaw;
 pub use resample::{ResampleError, StreamResampler, resample};
 pub use wav::{WavError, decode_wav_mono, encode_wav};
 

@@ -79,11 +79,12 @@ pub fn build_with_store(cfg: Config, store: Arc<dyn CallStore>) -> anyhow::Resul
         _ => None,
     };
     let (ended_tx, ended) = mpsc::unbounded_channel();
+    let phrases = PhraseCache::default();
+    warm_phrases(&phrases, &providers, &cfg.session);
     let deps = SessionDeps {
         providers,
         store: store.clone(),
-        twilio: twilio.clone(),
-        phrases: PhraseCache::default(),
+        phrases,
         cfg: Arc::new(cfg.session.clone()),
         ended: Some(ended_tx),
     };
@@ -99,6 +100,25 @@ pub fn build_with_store(cfg: Config, store: Arc<dyn CallStore>) -> anyhow::Resul
         router,
         ended,
     })
+}
+
+/// Fixed phrases are synthesised at start-up, in the background, and retried while TTS is
+/// down: a failing provider is then answered at once from memory.
+fn warm_phrases(phrases: &PhraseCache, providers: &Providers, s: &haru_session::SessionConfig) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let texts = vec![
+        s.greeting.clone(),
+        s.apology.clone(),
+        s.goodbye.clone(),
+        s.idle_prompt.clone(),
+    ];
+    rt.spawn(
+        phrases
+            .clone()
+            .warm(providers.tts.clone(), texts, s.tts_timeout),
+    );
 }
 
 fn router(state: AppState) -> Router {

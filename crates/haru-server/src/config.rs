@@ -218,12 +218,6 @@ impl Config {
         turn.end_silence_ms = s.parse("HARU_END_SILENCE_MS", turn.end_silence_ms)?;
         turn.min_utterance_ms = s.parse("HARU_MIN_UTTERANCE_MS", turn.min_utterance_ms)?;
         turn.max_utterance_ms = s.parse("HARU_MAX_UTTERANCE_MS", turn.max_utterance_ms)?;
-        if turn.pause_ms > turn.end_silence_ms {
-            return Err(ConfigError {
-                var: "HARU_PAUSE_MS",
-                message: "must not exceed HARU_END_SILENCE_MS".into(),
-            });
-        }
         let session = SessionConfig {
             turn,
             system_prompt: s.or("HARU_SYSTEM_PROMPT", &d.system_prompt),
@@ -250,6 +244,10 @@ impl Config {
             speculative: s.parse("HARU_SPECULATIVE", d.speculative)?,
             max_history: s.parse("HARU_MAX_HISTORY", d.max_history)?,
         };
+        session.validate().map_err(|e| ConfigError {
+            var: e.var,
+            message: e.message,
+        })?;
         Ok(Self {
             bind,
             public_base,
@@ -301,6 +299,13 @@ mod tests {
         assert_eq!(e.var, "HARU_END_SILENCE_MS");
         let e = load(&[("TWILIO_ACCOUNT_SID", "XY123")]).unwrap_err();
         assert_eq!(e.var, "TWILIO_ACCOUNT_SID");
+        // Values that parse but no call could work with.
+        let e = load(&[("HARU_MAX_CALL_MS", "18446744073709551615")]).unwrap_err();
+        assert_eq!(e.var, "HARU_MAX_CALL_MS");
+        let e = load(&[("HARU_END_SILENCE_MS", "4000000000")]).unwrap_err();
+        assert_eq!(e.var, "HARU_END_SILENCE_MS");
+        let e = load(&[("HARU_LLM_TIMEOUT_MS", "0")]).unwrap_err();
+        assert_eq!(e.var, "HARU_LLM_TIMEOUT_MS");
     }
 
     #[test]

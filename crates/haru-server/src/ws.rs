@@ -14,8 +14,9 @@ use base64::Engine as _;
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use haru_audio::mulaw;
-use haru_session::{Input, Session};
-use haru_telephony::media::Start;
+use haru_session::metrics as m;
+use haru_session::{Input, Output, Session};
+use haru_telephony::media::{MarkBody, MediaOut, Start};
 use haru_telephony::{Inbound, Outbound};
 use metrics::counter;
 use subtle::ConstantTimeEq;
@@ -28,8 +29,10 @@ use crate::app::AppState;
 const MAX_MESSAGE: usize = 32 * 1024;
 /// Largest decoded audio payload accepted in one message (1 s of 8 kHz µ-law).
 const MAX_PAYLOAD: usize = 8_000;
-/// Frames queued for a busy session before intake starts dropping (10 s of audio).
+/// Messages queued for a busy session before intake starts dropping them (10 s of audio).
 const INPUT_QUEUE: usize = 500;
+/// Outputs queued for the socket writer.
+const OUTPUT_QUEUE: usize = 256;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn stream(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
@@ -85,16 +88,18 @@ async fn handle(socket: WebSocket, state: AppState) {
         .record_stream_event(&call_sid, Some(&stream_sid), "started", None)
         .await;
 
+    haru_session::log::call_start(&call_sid, &stream_sid);
     let (in_tx, in_rx) = mpsc::channel(INPUT_QUEUE);
-    let (out_tx, out_rx) = mpsc::channel::<Outbound>(256);
-    let session = Session::new(
+    let (out_tx, out_rx) = mpsc::channel::<Output>(OUTPUT_QUEUE);
+    let session = Session::new(call_sid.clone(), state.deps.clone(), out_tx);
+    let mut session = tokio::spawn(session.run(in_rx));
+    let writer = tokio::spawn(write_loop(
+        sink,
+        out_rx,
+        state.clone(),
         call_sid.clone(),
         stream_sid.clone(),
-        state.deps.clone(),
-        out_tx,
-    );
-    let mut session = tokio::spawn(session.run(in_rx));
-    let writer = tokio::spawn(write_loop(sink, out_rx));
+    ));
     let ended_by = tokio::select! {
         why = read_loop(source, in_tx, &call_sid, &stream_sid) => why,
         r = &mut session => {
@@ -130,11 +135,11 @@ async fn wait_for_start(source: &mut Source) -> Option<Start> {
             Ok(Inbound::Start { start, .. }) => return Some(start),
             Ok(Inbound::Connected { .. }) | Ok(Inbound::Unknown) => {}
             Ok(other) => {
-                counter!(haru_session::metrics::BAD_MESSAGES_TOTAL).increment(1);
+                counter!(m::BAD_MESSAGES_TOTAL).increment(1);
                 warn!(event = ?std::mem::discriminant(&other), "message before `start`; skipped");
             }
             Err(e) => {
-                counter!(haru_session::metrics::BAD_MESSAGES_TOTAL).increment(1);
+                counter!(m::BAD_MESSAGES_TOTAL).increment(1);
                 warn!(error = %e, "invalid JSON before `start`; skipped");
             }
         }
@@ -188,14 +193,14 @@ async fn read_loop(
             }
         };
         if text.len() > MAX_MESSAGE {
-            counter!(haru_session::metrics::BAD_MESSAGES_TOTAL).increment(1);
+            counter!(m::BAD_MESSAGES_TOTAL).increment(1);
             warn!(call_sid, len = text.len(), "oversized message; skipped");
             continue;
         }
         let parsed = match serde_json::from_str::<Inbound>(&text) {
             Ok(m) => m,
             Err(e) => {
-                counter!(haru_session::metrics::BAD_MESSAGES_TOTAL).increment(1);
+                counter!(m::BAD_MESSAGES_TOTAL).increment(1);
                 warn!(call_sid, error = %e, "invalid message; skipped");
                 continue;
             }
@@ -222,7 +227,7 @@ async fn read_loop(
                         continue;
                     }
                     Err(e) => {
-                        counter!(haru_session::metrics::BAD_MESSAGES_TOTAL).increment(1);
+                        counter!(m::BAD_MESSAGES_TOTAL).increment(1);
                         warn!(call_sid, error = %e, "media payload is not base64; skipped");
                         continue;
                     }
@@ -241,13 +246,7 @@ async fn read_loop(
             } => (sid, Input::Dtmf(dtmf.digit)),
             Inbound::Stop {
                 stream_sid: sid, ..
-            } => {
-                if sid == stream_sid {
-                    let _ = input.send(Input::Stop).await;
-                    return "stop";
-                }
-                (sid, Input::Stop)
-            }
+            } => (sid, Input::Stop),
             Inbound::Start { .. } => {
                 warn!(call_sid, "second `start` on a running stream; ignored");
                 continue;
@@ -255,44 +254,67 @@ async fn read_loop(
             Inbound::Connected { .. } | Inbound::Unknown => continue,
         };
         if sid != stream_sid {
-            counter!(haru_session::metrics::BAD_MESSAGES_TOTAL).increment(1);
+            counter!(m::BAD_MESSAGES_TOTAL).increment(1);
             warn!(call_sid, got = %sid, "message for another stream; skipped");
             continue;
         }
-        match item {
-            // Audio never waits: a stalled session loses frames (counted), not the socket.
-            Input::Audio(_) => match input.try_send(item) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    dropped += 1;
-                    counter!(haru_session::metrics::DROPPED_FRAMES_TOTAL).increment(1);
-                    if dropped.is_power_of_two() {
-                        warn!(
-                            call_sid,
-                            dropped, "session is behind; dropping audio frames"
-                        );
-                    }
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => return "session ended",
-            },
-            other => {
-                if input.send(other).await.is_err() {
-                    return "session ended";
+        // The reader never waits on the session: everything is `try_send` into one bounded
+        // queue, so a stalled session costs dropped messages (counted), never a blocked
+        // socket or a growing buffer. `stop` ends the reader either way.
+        let stop = matches!(item, Input::Stop);
+        let audio = matches!(item, Input::Audio(_));
+        match input.try_send(item) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                dropped += 1;
+                let metric = if audio {
+                    m::DROPPED_FRAMES_TOTAL
+                } else {
+                    m::DROPPED_MESSAGES_TOTAL
+                };
+                counter!(metric).increment(1);
+                if dropped.is_power_of_two() {
+                    warn!(call_sid, dropped, "session is behind; dropping messages");
                 }
             }
+            Err(mpsc::error::TrySendError::Closed(_)) => return "session ended",
+        }
+        if stop {
+            return "stop";
         }
     }
     "socket closed"
 }
 
-async fn write_loop(mut sink: Sink, mut out: mpsc::Receiver<Outbound>) {
-    while let Some(msg) = out.recv().await {
-        if sink
-            .send(Message::Text(Utf8Bytes::from(msg.to_json())))
-            .await
-            .is_err()
-        {
-            return;
+/// The only place that speaks Twilio's outbound protocol: audio becomes 20 ms base64
+/// `media` messages for this `streamSid`, marks and `clear` their JSON, and a hang-up the
+/// REST call that ends the phone call.
+async fn write_loop(
+    mut sink: Sink,
+    mut out: mpsc::Receiver<Output>,
+    state: AppState,
+    call_sid: String,
+    stream_sid: String,
+) {
+    let mut open = true;
+    while let Some(item) = out.recv().await {
+        if matches!(item, Output::HangUp) {
+            hang_up(&state, &call_sid, &stream_sid).await;
+            continue;
+        }
+        if !open {
+            continue;
+        }
+        for msg in to_twilio(item, &stream_sid) {
+            if sink
+                .send(Message::Text(Utf8Bytes::from(msg.to_json())))
+                .await
+                .is_err()
+            {
+                // Keep draining so the session never blocks on a dead socket.
+                open = false;
+                break;
+            }
         }
     }
     // Every sender is gone: the session ended (e.g. after a goodbye), so close politely.
@@ -303,4 +325,38 @@ async fn write_loop(mut sink: Sink, mut out: mpsc::Receiver<Outbound>) {
         })))
         .await;
     let _ = sink.close().await;
+}
+
+fn to_twilio(item: Output, stream_sid: &str) -> Vec<Outbound> {
+    let stream_sid = stream_sid.to_string();
+    match item {
+        Output::Audio(audio) => audio
+            .chunks(haru_audio::FRAME_SAMPLES)
+            .map(|frame| Outbound::Media {
+                stream_sid: stream_sid.clone(),
+                media: MediaOut {
+                    payload: base64::engine::general_purpose::STANDARD.encode(frame),
+                },
+            })
+            .collect(),
+        Output::Mark(name) => vec![Outbound::Mark {
+            stream_sid,
+            mark: MarkBody { name },
+        }],
+        Output::Clear => vec![Outbound::Clear { stream_sid }],
+        Output::HangUp => Vec::new(),
+    }
+}
+
+async fn hang_up(state: &AppState, call_sid: &str, stream_sid: &str) {
+    if let Some(tw) = &state.twilio {
+        match tw.hang_up(call_sid).await {
+            Ok(outcome) => info!(call_sid, ?outcome, "hung up"),
+            Err(e) => warn!(call_sid, error = %e, "hang-up request failed"),
+        }
+    }
+    let _ = state
+        .store
+        .record_stream_event(call_sid, Some(stream_sid), "hangup", None)
+        .await;
 }

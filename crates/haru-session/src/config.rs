@@ -62,7 +62,68 @@ impl Default for SessionConfig {
     }
 }
 
+/// A configured value that cannot work, with the variable that sets it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct InvalidConfig {
+    pub var: &'static str,
+    pub message: String,
+}
+
+/// Longest duration any setting may have; larger values are typos, and would overflow the
+/// clock arithmetic of a call.
+const MAX_SETTING: Duration = Duration::from_secs(24 * 3600);
+/// Longest caller-audio threshold (ms).
+const MAX_AUDIO_MS: u32 = 10 * 60 * 1000;
+
 impl SessionConfig {
+    /// Rejects values no call can work with (zero timeouts, days-long pauses...).
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
+        let bad = |var: &'static str, message: &str| {
+            Err(InvalidConfig {
+                var,
+                message: message.to_string(),
+            })
+        };
+        for (var, d) in [
+            ("HARU_STT_TIMEOUT_MS", self.stt_timeout),
+            ("HARU_LLM_TIMEOUT_MS", self.llm_timeout),
+            ("HARU_TTS_TIMEOUT_MS", self.tts_timeout),
+            ("HARU_IDLE_TIMEOUT_MS", self.idle_timeout),
+            ("HARU_MAX_CALL_MS", self.max_call),
+        ] {
+            if d.is_zero() || d > MAX_SETTING {
+                return bad(var, "must be between 1 ms and 24 hours");
+            }
+        }
+        let t = &self.turn;
+        for (var, ms) in [
+            ("HARU_MIN_SPEECH_MS", t.min_speech_ms),
+            ("HARU_PAUSE_MS", t.pause_ms),
+            ("HARU_END_SILENCE_MS", t.end_silence_ms),
+            ("HARU_MIN_UTTERANCE_MS", t.min_utterance_ms),
+            ("HARU_MAX_UTTERANCE_MS", t.max_utterance_ms),
+            ("HARU_BARGE_IN_MIN_MS", self.barge_in_min_ms),
+        ] {
+            if ms > MAX_AUDIO_MS {
+                return bad(var, "must be at most 600000 (10 minutes)");
+            }
+        }
+        if t.end_silence_ms == 0 {
+            return bad("HARU_END_SILENCE_MS", "must be more than 0");
+        }
+        if t.pause_ms > t.end_silence_ms {
+            return bad("HARU_PAUSE_MS", "must not exceed HARU_END_SILENCE_MS");
+        }
+        if !(0.0..=1.0).contains(&t.vad_threshold) {
+            return bad("HARU_VAD_THRESHOLD", "must be between 0 and 1");
+        }
+        if self.sentence_max_chars < 8 {
+            return bad("HARU_SENTENCE_MAX_CHARS", "must be at least 8");
+        }
+        Ok(())
+    }
+
     /// True when the transcript asks to end the call.
     pub fn is_end_request(&self, transcript: &str) -> bool {
         let lower = transcript.to_lowercase();
@@ -91,5 +152,26 @@ mod tests {
         assert!(c.is_end_request("Bye."));
         assert!(!c.is_end_request("maybe I will buy a byte"));
         assert!(!c.is_end_request("오늘 날씨가 좋네요"));
+    }
+
+    #[test]
+    fn absurd_values_are_rejected_with_their_variable() {
+        assert_eq!(SessionConfig::default().validate(), Ok(()));
+        let c = SessionConfig {
+            max_call: Duration::from_secs(u64::MAX / 2),
+            ..SessionConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().var, "HARU_MAX_CALL_MS");
+        let c = SessionConfig {
+            stt_timeout: Duration::ZERO,
+            ..SessionConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().var, "HARU_STT_TIMEOUT_MS");
+        let mut c = SessionConfig::default();
+        c.turn.end_silence_ms = u32::MAX;
+        assert_eq!(c.validate().unwrap_err().var, "HARU_END_SILENCE_MS");
+        let mut c = SessionConfig::default();
+        c.turn.pause_ms = 900;
+        assert_eq!(c.validate().unwrap_err().var, "HARU_PAUSE_MS");
     }
 }

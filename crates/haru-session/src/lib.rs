@@ -1,18 +1,24 @@
-//! The call session: one task that owns one call's conversation.
+//! The call session: one call's conversation.
 //!
-//! Frames arrive as [`Input`]s; the session runs turn detection on each, starts a
-//! [`reply`] pipeline (STT → streamed LLM → sentence TTS → paced µ-law) when the caller
-//! pauses, opens its gate when the turn really ends, cancels it on barge-in, and writes
-//! every message and timing to the store before the next turn begins.
+//! [`core::CallCore`] is the whole conversation as a sans-IO state machine (who holds the
+//! floor, speculation, end of turn, barge-in, failures, endings); [`ledger`] is what was
+//! played and heard; [`record`] is one turn's record. [`Session`] (`driver.rs`) runs a core
+//! on tokio: transport inputs in, [`Output`]s out, reply workers (`worker.rs`: STT → LLM →
+//! TTS) spawned and cancelled, store writes on the call's writer task.
 
 pub mod config;
-mod log;
+pub mod core;
+mod driver;
+pub mod io;
+pub mod ledger;
+pub mod log;
 pub mod metrics;
 pub mod phrases;
-mod reply;
+pub mod record;
 pub mod sentences;
-mod session;
+mod worker;
 
-pub use config::SessionConfig;
+pub use config::{InvalidConfig, SessionConfig};
+pub use driver::{CallEnded, Providers, Session, SessionDeps};
+pub use io::{Action, Input, Job, Output, ReplyId, StoreOp, WorkerEvent};
 pub use phrases::PhraseCache;
-pub use session::{CallEnded, Input, Providers, Session, SessionDeps};

@@ -16,3 +16,8 @@ pub const BAD_MESSAGES_TOTAL: &str = "haru_bad_messages_total";
 pub const LATENCY_BUCKETS: &[f64] = &[
     0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0,
 ];
+
+pub const STORE_ERRORS_TOTAL: &str = "haru_store_errors_total";
+pub const SESSION_PANICS_TOTAL: &str = "haru_session_panics_total";
+/// Control messages (marks, DTMF) dropped because the session was behind.
+pub const DROPPED_MESSAGES_TOTAL: &str = "haru_dropped_messages_total";

@@ -4,9 +4,11 @@
 //! default implementation (WAL, `synchronous=FULL`, so an awaited write is on disk). A
 //! Postgres implementation for multi-instance deployments only has to implement the trait.
 
+pub mod memory;
 mod model;
 mod sqlite;
 
+pub use memory::MemoryStore;
 pub use model::*;
 pub use sqlite::SqliteStore;
 
@@ -41,7 +43,13 @@ pub trait CallStore: Send + Sync + 'static {
     async fn set_stream(&self, call_sid: &str, stream_sid: &str) -> Result<()>;
     async fn add_message(&self, msg: &NewMessage) -> Result<i64>;
     async fn record_turn(&self, turn: &TurnTiming) -> Result<()>;
-    async fn close_call(&self, call_sid: &str, reason: &str, transcript: &str) -> Result<()>;
+    /// Marks the call ended. `transcript: None` keeps whatever transcript is stored.
+    async fn close_call(
+        &self,
+        call_sid: &str,
+        reason: &str,
+        transcript: Option<&str>,
+    ) -> Result<()>;
     async fn call(&self, call_sid: &str) -> Result<Option<CallRecord>>;
     async fn list_calls(&self, filter: &CallFilter) -> Result<Vec<CallRecord>>;
     async fn messages(&self, call_sid: &str) -> Result<Vec<Message>>;

@@ -214,10 +214,15 @@ impl CallStore for SqliteStore {
         Ok(())
     }
 
-    async fn close_call(&self, call_sid: &str, reason: &str, transcript: &str) -> Result<()> {
+    async fn close_call(
+        &self,
+        call_sid: &str,
+        reason: &str,
+        transcript: Option<&str>,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE calls SET ended_at = COALESCE(ended_at, ?2), end_reason = COALESCE(end_reason, ?3),
-               transcript = ?4, status = CASE WHEN status IN ('completed','failed','busy','no-answer','canceled') THEN status ELSE 'completed' END
+               transcript = COALESCE(?4, transcript), status = CASE WHEN status IN ('completed','failed','busy','no-answer','canceled') THEN status ELSE 'completed' END
              WHERE call_sid = ?1",
         )
         .bind(call_sid)
@@ -375,7 +380,9 @@ mod tests {
         })
         .await
         .unwrap();
-        s.close_call("CA1", "stop", "안녕하세요").await.unwrap();
+        s.close_call("CA1", "stop", Some("안녕하세요"))
+            .await
+            .unwrap();
         drop(s);
 
         let s = SqliteStore::open(&format!("sqlite:{}", path.display()))
@@ -385,6 +392,11 @@ mod tests {
         let call = s.call("CA1").await.unwrap().unwrap();
         assert_eq!(call.status, "completed");
         assert_eq!(call.transcript.as_deref(), Some("안녕하세요"));
+        // Closing again without a transcript (a failed read) keeps the stored one.
+        s.close_call("CA1", "internal error", None).await.unwrap();
+        let call = s.call("CA1").await.unwrap().unwrap();
+        assert_eq!(call.transcript.as_deref(), Some("안녕하세요"));
+        assert_eq!(call.end_reason.as_deref(), Some("stop"));
         let msgs = s.messages("CA1").await.unwrap();
         assert_eq!(msgs.len(), 1);
         assert_eq!(msgs[0].content, "안녕하세요");

@@ -103,7 +103,7 @@ pub async fn seed_call(
     }
     let transcript: Vec<&str> = lines.iter().map(|s| s.1).collect();
     store
-        .close_call(sid, "hangup", &transcript.join("\n"))
+        .close_call(sid, "hangup", Some(&transcript.join("\n")))
         .await
         .expect("close");
     sqlx::query("UPDATE calls SET started_at = ?1, ended_at = ?2 WHERE call_sid = ?3")

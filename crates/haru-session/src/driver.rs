@@ -1,0 +1,301 @@
+//! The driver: runs one call's [`CallCore`] on tokio. It feeds the core the transport's
+//! inputs, the workers' events and the clock, and carries out its actions: sends outputs
+//! to the transport, spawns and cancels reply workers, and hands store writes to the
+//! call's writer task. Whatever happens — a panic included — the call record is closed.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use haru_providers::{ChatModel, Synthesizer, Transcriber};
+use haru_store::{CallStore, Role};
+use metrics::{counter, gauge};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, warn};
+
+use crate::core::CallCore;
+use crate::io::{Action, Input, Output, ReplyId, StoreOp, WorkerEvent};
+use crate::worker::Worker;
+use crate::{PhraseCache, SessionConfig, log, metrics as m};
+
+#[derive(Clone)]
+pub struct Providers {
+    pub stt: Arc<dyn Transcriber>,
+    pub llm: Arc<dyn ChatModel>,
+    pub tts: Arc<dyn Synthesizer>,
+}
+
+/// Everything a session needs from the server; shared between calls, all immutable or
+/// internally synchronised (the store and the HTTP pool).
+#[derive(Clone)]
+pub struct SessionDeps {
+    pub providers: Providers,
+    pub store: Arc<dyn CallStore>,
+    pub phrases: PhraseCache,
+    pub cfg: Arc<SessionConfig>,
+    pub ended: Option<mpsc::UnboundedSender<CallEnded>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CallEnded {
+    pub call_sid: String,
+    pub reason: String,
+}
+
+pub struct Session {
+    call_sid: String,
+    deps: SessionDeps,
+    out: mpsc::Sender<Output>,
+}
+
+struct WorkerHandle {
+    task: JoinHandle<()>,
+    stop_after_stt: CancellationToken,
+}
+
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+impl Session {
+    pub fn new(call_sid: String, deps: SessionDeps, out: mpsc::Sender<Output>) -> Self {
+        Self {
+            call_sid,
+            deps,
+            out,
+        }
+    }
+
+    /// Runs the call until `stop`, a closed transport, a hang-up or a time limit, then
+    /// closes its record and reports it ended. Never panics out: a panic inside the call
+    /// is logged and the call is closed from what the store holds.
+    pub async fn run(self, input: mpsc::Receiver<Input>) {
+        gauge!(m::ACTIVE_CALLS).increment(1.0);
+        let writer = StoreWriter::spawn(self.deps.store.clone(), self.call_sid.clone());
+        let driven = self.drive(input, writer.sender());
+        self.conclude(driven, writer).await;
+        gauge!(m::ACTIVE_CALLS).decrement(1.0);
+    }
+
+    /// Waits for the call to end (or panic), lets every queued write land, then closes.
+    async fn conclude(
+        &self,
+        driven: impl std::future::Future<Output = (String, String)>,
+        writer: StoreWriter,
+    ) {
+        let driven = AssertUnwindSafe(driven).catch_unwind().await;
+        writer.finish().await;
+        match driven {
+            Ok((reason, transcript)) => self.close(&reason, Some(transcript)).await,
+            Err(_) => {
+                error!(call_sid = %self.call_sid, "the call session panicked; closing the call");
+                counter!(m::SESSION_PANICS_TOTAL).increment(1);
+                let transcript = self.stored_transcript().await;
+                self.close("internal error", transcript).await;
+            }
+        }
+    }
+
+    async fn drive(
+        &self,
+        mut input: mpsc::Receiver<Input>,
+        store: mpsc::UnboundedSender<StoreOp>,
+    ) -> (String, String) {
+        let deps = &self.deps;
+        let (events_tx, mut events) = mpsc::unbounded_channel::<(ReplyId, WorkerEvent)>();
+        let mut workers: HashMap<ReplyId, WorkerHandle> = HashMap::new();
+        let mut core = CallCore::new(
+            self.call_sid.clone(),
+            deps.cfg.clone(),
+            deps.phrases.clone(),
+            now(),
+        );
+        core.start(now());
+        let far = || tokio::time::Instant::now() + Duration::from_secs(86_400);
+        let sleep = tokio::time::sleep_until(far());
+        tokio::pin!(sleep);
+        let mut input_open = true;
+        loop {
+            while let Some(action) = core.poll_action() {
+                match action {
+                    // A closed transport is noticed on the input side.
+                    Action::Send(o) => {
+                        let _ = self.out.send(o).await;
+                    }
+                    Action::Start { id, job } => {
+                        let stop_after_stt = CancellationToken::new();
+                        let worker = Worker {
+                            id,
+                            providers: deps.providers.clone(),
+                            cfg: deps.cfg.clone(),
+                            phrases: deps.phrases.clone(),
+                            events: events_tx.clone(),
+                        };
+                        let task =
+                            spawn_worker(worker, job, stop_after_stt.clone(), events_tx.clone());
+                        workers.insert(
+                            id,
+                            WorkerHandle {
+                                task,
+                                stop_after_stt,
+                            },
+                        );
+                    }
+                    Action::Cancel {
+                        id,
+                        keep_transcript,
+                    } => {
+                        if keep_transcript {
+                            if let Some(w) = workers.get(&id) {
+                                w.stop_after_stt.cancel();
+                            }
+                        } else if let Some(w) = workers.remove(&id) {
+                            w.task.abort();
+                        }
+                    }
+                    Action::Store(op) => {
+                        let _ = store.send(op);
+                    }
+                    Action::Close { reason, transcript } => {
+                        for w in workers.values() {
+                            w.task.abort();
+                        }
+                        return (reason, transcript);
+                    }
+                }
+            }
+            workers.retain(|_, w| !w.task.is_finished());
+            let deadline = core
+                .poll_timeout(now())
+                .map(tokio::time::Instant::from_std)
+                .unwrap_or_else(far);
+            if sleep.deadline() != deadline {
+                sleep.as_mut().reset(deadline);
+            }
+            tokio::select! {
+                msg = input.recv(), if input_open => match msg {
+                    Some(i) => core.handle_input(i, now()),
+                    None => {
+                        input_open = false;
+                        core.handle_input(Input::Closed, now());
+                    }
+                },
+                Some((id, ev)) = events.recv() => core.handle_worker(id, ev, now()),
+                _ = &mut sleep => core.handle_timeout(now()),
+            }
+        }
+    }
+
+    /// After a panic the core's transcript is gone: rebuild it from the store. `None` when
+    /// that read fails, so a failed read never overwrites a stored transcript.
+    async fn stored_transcript(&self) -> Option<String> {
+        match self.deps.store.messages(&self.call_sid).await {
+            Ok(msgs) => Some(
+                msgs.iter()
+                    .map(|m| {
+                        let who = match m.role {
+                            Role::User => "👤",
+                            Role::Assistant => "🤖",
+                            Role::Dtmf => "🔢",
+                            Role::System => "⚙️",
+                        };
+                        format!("{who} {}", m.content)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+            Err(e) => {
+                warn!(call_sid = %self.call_sid, error = %e, "could not read the transcript back");
+                None
+            }
+        }
+    }
+
+    async fn close(&self, reason: &str, transcript: Option<String>) {
+        if let Err(e) = self
+            .deps
+            .store
+            .close_call(&self.call_sid, reason, transcript.as_deref())
+            .await
+        {
+            counter!(m::STORE_ERRORS_TOTAL).increment(1);
+            warn!(call_sid = %self.call_sid, error = %e, "could not close the call record");
+        }
+        let shown = transcript.unwrap_or_default();
+        log::call_end(&self.call_sid, reason, &shown, shown.lines().count());
+        if let Some(tx) = &self.deps.ended {
+            let _ = tx.send(CallEnded {
+                call_sid: self.call_sid.clone(),
+                reason: reason.to_string(),
+            });
+        }
+    }
+}
+
+/// A panicking worker reports a failure like any provider, so its turn gets an apology.
+fn spawn_worker(
+    worker: Worker,
+    job: crate::io::Job,
+    stop_after_stt: CancellationToken,
+    events: mpsc::UnboundedSender<(ReplyId, WorkerEvent)>,
+) -> JoinHandle<()> {
+    let id = worker.id;
+    tokio::spawn(async move {
+        if AssertUnwindSafe(worker.run(job, stop_after_stt))
+            .catch_unwind()
+            .await
+            .is_err()
+        {
+            let _ = events.send((
+                id,
+                WorkerEvent::Failed {
+                    error: "internal error in the reply worker".into(),
+                },
+            ));
+            let _ = events.send((id, WorkerEvent::Finished { llm_total_ms: None }));
+        }
+    })
+}
+
+/// The call's store writes, in order, on their own task so a slow disk never delays
+/// playout. Every write is queued the moment the core decides it; a failure is logged
+/// with the call SID and counted.
+struct StoreWriter {
+    tx: mpsc::UnboundedSender<StoreOp>,
+    task: JoinHandle<()>,
+}
+
+impl StoreWriter {
+    fn spawn(store: Arc<dyn CallStore>, call_sid: String) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<StoreOp>();
+        let task = tokio::spawn(async move {
+            while let Some(op) = rx.recv().await {
+                let (what, result) = match &op {
+                    StoreOp::Message(msg) => ("message", store.add_message(msg).await.map(|_| ())),
+                    StoreOp::Turn(t) => ("turn", store.record_turn(t).await),
+                };
+                if let Err(e) = result {
+                    counter!(m::STORE_ERRORS_TOTAL).increment(1);
+                    warn!(call_sid = %call_sid, what, error = %e, "could not store");
+                }
+            }
+        });
+        Self { tx, task }
+    }
+
+    fn sender(&self) -> mpsc::UnboundedSender<StoreOp> {
+        self.tx.clone()
+    }
+
+    /// Waits until every queued write is done (all senders gone).
+    async fn finish(self) {
+        drop(self.tx);
+        if let Err(e) = self.task.await {
+            error!(error = %e, "store writer failed");
+        }
+    }
+}
