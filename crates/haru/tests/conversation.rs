@@ -338,10 +338,16 @@ async fn short_noise_starts_no_turn_and_costs_no_provider_call() {
     let mut cfg = sim(&s, vec![Turn::from_pcm(&click, 8000, "click").unwrap()]);
     // No reply will come; do not wait into the idle timeout (20 s).
     cfg.turn_timeout = Duration::from_secs(3);
+    // The fixed phrases are synthesised once at start-up; that is not the call's cost.
+    s.phrases_cached().await;
+    let before = f.requests().len();
     let report = run_call(cfg, None).await.unwrap();
     wait_closed(&s, &report.call_sid).await;
     assert!(s.store.messages(&report.call_sid).await.unwrap().is_empty());
-    let reqs: Vec<_> = f.requests().into_iter().map(|r| (r.path, r.body)).collect();
+    let reqs: Vec<_> = f.requests()[before..]
+        .iter()
+        .map(|r| (r.path.clone(), r.body.clone()))
+        .collect();
     assert!(
         reqs.is_empty(),
         "no provider should be called for noise: {reqs:?}"
@@ -366,6 +372,8 @@ async fn every_provider_fault_gets_an_apology_and_loses_nothing() {
         runs.push(tokio::spawn(async move {
             let f = fake(ReplyRule::Echo).await;
             let s = server(&f, &[("HARU_APOLOGY", "Sorry, something went wrong.")]).await;
+            // The apology was cached at start-up, before the provider broke.
+            s.phrases_cached().await;
             f.set_fault(ep, Some(fault.clone()), None);
             let report = run_call(sim(&s, vec![turn("en-walk.wav")]), None)
                 .await

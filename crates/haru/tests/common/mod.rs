@@ -75,6 +75,19 @@ impl TestServer {
         }
     }
 
+    /// Waits until the start-up synthesis of the fixed phrases is done (the providers
+    /// must be reachable), so a later TTS fault meets a warm cache, as in production.
+    pub async fn phrases_cached(&self) {
+        let c = &self.state.deps.cfg;
+        let texts = [c.apology.clone(), c.goodbye.clone(), c.idle_prompt.clone()];
+        let phrases = self.state.deps.phrases.clone();
+        eventually("fixed phrases cached", Duration::from_secs(10), || {
+            let ok = texts.iter().all(|t| phrases.lookup(t).is_some());
+            async move { ok }
+        })
+        .await;
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
