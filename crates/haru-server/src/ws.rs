@@ -258,32 +258,49 @@ async fn read_loop(
             warn!(call_sid, got = %sid, "message for another stream; skipped");
             continue;
         }
-        // The reader never waits on the session: everything is `try_send` into one bounded
-        // queue, so a stalled session costs dropped messages (counted), never a blocked
-        // socket or a growing buffer. `stop` ends the reader either way.
         let stop = matches!(item, Input::Stop);
-        let audio = matches!(item, Input::Audio(_));
-        match input.try_send(item) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                dropped += 1;
-                let metric = if audio {
-                    m::DROPPED_FRAMES_TOTAL
-                } else {
-                    m::DROPPED_MESSAGES_TOTAL
-                };
-                counter!(metric).increment(1);
-                if dropped.is_power_of_two() {
-                    warn!(call_sid, dropped, "session is behind; dropping messages");
-                }
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => return "session ended",
+        if hand_over(&input, item, call_sid, &mut dropped).is_err() {
+            return "session ended";
         }
         if stop {
             return "stop";
         }
     }
     "socket closed"
+}
+
+/// The intake policy: the reader never waits on the session. Everything is `try_send` into
+/// one bounded queue, so a stalled session costs dropped messages (counted, warned about at
+/// powers of two), never a blocked socket or a growing buffer; `stop` ends the reader
+/// either way. Err: the session is gone.
+fn hand_over(
+    input: &mpsc::Sender<Input>,
+    item: Input,
+    call_sid: &str,
+    dropped: &mut u64,
+) -> Result<(), ()> {
+    let audio = matches!(item, Input::Audio(_));
+    match input.try_send(item) {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            *dropped += 1;
+            let metric = if audio {
+                m::DROPPED_FRAMES_TOTAL
+            } else {
+                m::DROPPED_MESSAGES_TOTAL
+            };
+            counter!(metric).increment(1);
+            if dropped.is_power_of_two() {
+                warn!(
+                    call_sid,
+                    dropped = *dropped,
+                    "session is behind; dropping messages"
+                );
+            }
+            Ok(())
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
+    }
 }
 
 /// The only place that speaks Twilio's outbound protocol: audio becomes 20 ms base64
@@ -359,4 +376,42 @@ async fn hang_up(state: &AppState, call_sid: &str, stream_sid: &str) {
         .store
         .record_stream_event(call_sid, Some(stream_sid), "hangup", None)
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stalled_session_never_blocks_the_reader() {
+        let (tx, rx) = mpsc::channel(2);
+        let mut dropped = 0;
+        for item in [
+            Input::Audio(vec![0; 160]),
+            Input::Mark("h1".into()),
+            Input::Mark("h2".into()),
+            Input::Dtmf("1".into()),
+            Input::Stop,
+        ] {
+            // Returns at once even though nobody reads: no `.await` in the intake.
+            assert_eq!(hand_over(&tx, item, "CA1", &mut dropped), Ok(()));
+        }
+        assert_eq!(dropped, 3);
+        drop(rx);
+        assert_eq!(hand_over(&tx, Input::Stop, "CA1", &mut dropped), Err(()));
+    }
+
+    #[test]
+    fn outputs_become_twilio_messages_for_this_stream() {
+        let msgs = to_twilio(Output::Audio(vec![0xFF; 480]), "MZ1");
+        assert_eq!(msgs.len(), 3, "one media message per 20 ms frame");
+        let json = msgs[0].to_json();
+        assert!(json.contains("\"streamSid\":\"MZ1\""), "{json}");
+        assert!(json.contains("\"event\":\"media\""), "{json}");
+        let mark = to_twilio(Output::Mark("h7".into()), "MZ1")[0].to_json();
+        assert!(mark.contains("\"name\":\"h7\""), "{mark}");
+        let clear = to_twilio(Output::Clear, "MZ1")[0].to_json();
+        assert!(clear.contains("\"event\":\"clear\""), "{clear}");
+        assert!(to_twilio(Output::HangUp, "MZ1").is_empty());
+    }
 }

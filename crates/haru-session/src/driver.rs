@@ -299,3 +299,96 @@ impl StoreWriter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use haru_providers::chat::TokenStream;
+    use haru_providers::tts::AudioStream;
+    use haru_providers::{ChatMessage, ProviderError};
+    use haru_store::{MemoryStore, NewMessage};
+
+    struct Down;
+    fn down(stage: &'static str) -> ProviderError {
+        ProviderError::Transport {
+            stage,
+            message: "down".into(),
+        }
+    }
+    #[async_trait]
+    impl Transcriber for Down {
+        async fn transcribe(&self, _: &[i16], _: u32) -> Result<String, ProviderError> {
+            Err(down("stt"))
+        }
+    }
+    #[async_trait]
+    impl ChatModel for Down {
+        async fn stream(&self, _: &[ChatMessage]) -> Result<TokenStream, ProviderError> {
+            Err(down("llm"))
+        }
+        async fn complete(
+            &self,
+            _: &[ChatMessage],
+            _: Option<serde_json::Value>,
+        ) -> Result<String, ProviderError> {
+            Err(down("llm"))
+        }
+    }
+    #[async_trait]
+    impl Synthesizer for Down {
+        fn sample_rate(&self) -> u32 {
+            24_000
+        }
+        async fn synthesize(&self, _: &str) -> Result<AudioStream, ProviderError> {
+            Err(down("tts"))
+        }
+    }
+
+    /// A panic anywhere in the call's own task (not a worker's) still closes the call,
+    /// with the transcript read back from the store, and still reports it ended so its
+    /// post-call jobs are queued.
+    #[tokio::test]
+    async fn a_panic_inside_the_call_still_closes_it() {
+        let store = Arc::new(MemoryStore::default());
+        store
+            .add_message(&NewMessage {
+                call_sid: "CA1".into(),
+                turn_index: 1,
+                role: Role::User,
+                content: "hello".into(),
+                interrupted: false,
+            })
+            .await
+            .unwrap();
+        let (ended_tx, mut ended) = mpsc::unbounded_channel();
+        let deps = SessionDeps {
+            providers: Providers {
+                stt: Arc::new(Down),
+                llm: Arc::new(Down),
+                tts: Arc::new(Down),
+            },
+            store: store.clone(),
+            phrases: PhraseCache::default(),
+            cfg: Arc::new(SessionConfig::default()),
+            ended: Some(ended_tx),
+        };
+        let (out, _out_rx) = mpsc::channel(8);
+        let session = Session::new("CA1".into(), deps, out);
+        let writer = StoreWriter::spawn(store.clone(), "CA1".into());
+        session
+            .conclude(
+                async {
+                    panic!("a bug in the call");
+                    #[allow(unreachable_code)]
+                    (String::new(), String::new())
+                },
+                writer,
+            )
+            .await;
+        let call = store.call("CA1").await.unwrap().unwrap();
+        assert_eq!(call.end_reason.as_deref(), Some("internal error"));
+        assert_eq!(call.transcript.as_deref(), Some("👤 hello"));
+        assert_eq!(ended.recv().await.unwrap().reason, "internal error");
+    }
+}

@@ -31,6 +31,12 @@ pub fn speech() -> Vec<i16> {
     haru_audio::mulaw::decode(&haru_audio::mulaw::encode(&fixture("en-walk.wav")))
 }
 
+/// The tag of a frame of tagged audio (all bytes equal); None for other sound (the chime).
+pub fn tag_of(frame: &[u8]) -> Option<u8> {
+    let first = *frame.first()?;
+    frame.iter().all(|b| *b == first).then_some(first)
+}
+
 pub fn silence(ms: u64) -> Vec<i16> {
     vec![0; ms as usize * 8]
 }
@@ -41,7 +47,7 @@ pub fn silence(ms: u64) -> Vec<i16> {
 #[derive(Default)]
 pub struct Playout {
     queue: VecDeque<Queued>,
-    /// Every byte actually played, in order.
+    /// Every byte of tagged audio actually played, in order.
     pub played: Vec<u8>,
     /// Marks to hand back to haru.
     pub echoes: VecDeque<String>,
@@ -77,9 +83,8 @@ impl Playout {
         }
     }
 
-    /// Plays 20 ms.
+    /// Plays 20 ms (one frame; every queued audio item is whole frames).
     fn tick(&mut self) {
-        let mut budget = FRAME;
         while let Some(front) = self.queue.front_mut() {
             match front {
                 Queued::Mark(m) => {
@@ -89,21 +94,14 @@ impl Playout {
                     self.queue.pop_front();
                 }
                 Queued::Audio(a) => {
-                    if budget == 0 {
-                        return;
-                    }
-                    while budget > 0 {
-                        match a.pop_front() {
-                            Some(b) => {
-                                self.played.push(b);
-                                budget -= 1;
-                            }
-                            None => break,
-                        }
-                    }
+                    let frame: Vec<u8> = a.drain(..FRAME.min(a.len())).collect();
                     if a.is_empty() {
                         self.queue.pop_front();
                     }
+                    if let Some(tag) = tag_of(&frame) {
+                        self.played.extend(std::iter::repeat_n(tag, frame.len()));
+                    }
+                    return;
                 }
             }
         }
@@ -262,14 +260,32 @@ impl Call {
         self.drain();
     }
 
+    pub fn next_tag(&mut self) -> u8 {
+        let tag = self.next_tag;
+        assert!(tag < 249, "out of sentence tags");
+        self.next_tag += 1;
+        tag
+    }
+
+    /// Caller audio still queued, in ms.
+    pub fn queued_ms(&self) -> u64 {
+        self.caller.len() as u64 / 8
+    }
+
     /// Delivers a sentence: `frames` of audio with a fresh tag. Returns the tag.
     pub fn sentence(&mut self, id: ReplyId, text: &str, frames: usize) -> u8 {
-        let tag = self.next_tag;
-        self.next_tag += 1;
+        let tag = self.next_tag();
+        self.sentence_tagged(id, tag, text, frames)
+    }
+
+    /// Delivers a sentence with a given tag, its audio in two pieces.
+    pub fn sentence_tagged(&mut self, id: ReplyId, tag: u8, text: &str, frames: usize) -> u8 {
         self.tags.insert(tag, text.to_string());
         self.tag_len.insert(tag, frames * FRAME);
         self.worker(id, WorkerEvent::SentenceBegin { text: text.into() });
-        self.worker(id, WorkerEvent::Audio(vec![tag; frames * FRAME]));
+        let half = frames / 2;
+        self.worker(id, WorkerEvent::Audio(vec![tag; half * FRAME]));
+        self.worker(id, WorkerEvent::Audio(vec![tag; (frames - half) * FRAME]));
         self.worker(id, WorkerEvent::SentenceEnd);
         tag
     }
@@ -402,7 +418,7 @@ impl Call {
     pub fn sent_tags(&self) -> Vec<u8> {
         self.sent()
             .filter_map(|o| match o {
-                Output::Audio(a) => Some(a.chunks(FRAME).map(|f| f[0]).collect::<Vec<_>>()),
+                Output::Audio(a) => Some(a.chunks(FRAME).filter_map(tag_of).collect::<Vec<_>>()),
                 _ => None,
             })
             .flatten()
