@@ -170,7 +170,7 @@ impl CallCore {
             return;
         }
         if let WorkerEvent::Transcript { text, stt_ms } = ev {
-            self.on_transcript(id, text, stt_ms);
+            self.on_transcript(id, text, stt_ms, now);
             return self.settle(now);
         }
         let (mut r, wrap): (Reply, fn(Reply) -> Floor) = match self.take_floor() {
@@ -368,10 +368,10 @@ impl CallCore {
                     })
                 };
                 match self.take_floor() {
-                    Floor::Speculating(r) => self.commit(r),
+                    Floor::Speculating(r) => self.commit(r, now),
                     Floor::Listening => {
                         let r = self.answer_reply(audio, voiced_ms, eos);
-                        self.commit(r);
+                        self.commit(r, now);
                     }
                     // Speech over haru too short to barge in (a backchannel), or over the
                     // goodbye: haru keeps the floor.
@@ -443,19 +443,19 @@ impl CallCore {
     }
 
     /// The end of turn is confirmed: the reply becomes real and may play.
-    fn commit(&mut self, mut r: Reply) {
+    fn commit(&mut self, mut r: Reply, now: Instant) {
         r.turn = self.next_turn();
         if let Some(text) = r.record.transcript.clone() {
             self.save_user(r.turn, &text);
         }
         if r.end_requested {
-            self.answer_with_goodbye(r);
+            self.answer_with_goodbye(r, now);
         } else {
             self.floor = Floor::Replying(r);
         }
     }
 
-    fn on_transcript(&mut self, id: ReplyId, text: String, stt_ms: i64) {
+    fn on_transcript(&mut self, id: ReplyId, text: String, stt_ms: i64, now: Instant) {
         histogram!(m::STT_SECONDS).record(stt_ms as f64 / 1000.0);
         let end = !text.is_empty() && self.cfg.is_end_request(&text);
         match self.take_floor() {
@@ -475,7 +475,7 @@ impl CallCore {
                 self.save_user(r.turn, &text);
                 if end {
                     self.cancel(r.id, false);
-                    self.answer_with_goodbye(r);
+                    self.answer_with_goodbye(r, now);
                 } else {
                     self.floor = Floor::Replying(r);
                 }
@@ -485,13 +485,13 @@ impl CallCore {
     }
 
     /// The caller asked to end the call: the goodbye is this turn's answer.
-    fn answer_with_goodbye(&mut self, r: Reply) {
+    fn answer_with_goodbye(&mut self, r: Reply, now: Instant) {
         let text = self.cfg.goodbye.clone();
         let mut g = self.phrase_reply(Purpose::Goodbye, text, r.turn);
         g.record = r.record;
         g.record.goodbye = true;
         self.floor = Floor::Ending(g);
-        self.goodbye_deadline = None;
+        self.goodbye_deadline = now.checked_add(GOODBYE_MAX);
     }
 
     /// haru ends the call on its own (idle, maximum duration): stop what is playing, then
