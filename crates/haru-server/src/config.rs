@@ -218,8 +218,18 @@ impl Config {
         turn.end_silence_ms = s.parse("HARU_END_SILENCE_MS", turn.end_silence_ms)?;
         turn.min_utterance_ms = s.parse("HARU_MIN_UTTERANCE_MS", turn.min_utterance_ms)?;
         turn.max_utterance_ms = s.parse("HARU_MAX_UTTERANCE_MS", turn.max_utterance_ms)?;
+        let de = d.eot.clone();
+        let eot = haru_session::EotConfig {
+            policy: s.parse("HARU_EOT_POLICY", de.policy)?,
+            complete_ms: s.parse("HARU_EOT_COMPLETE_MS", de.complete_ms)?,
+            neutral_ms: s.parse("HARU_EOT_NEUTRAL_MS", de.neutral_ms)?,
+            incomplete_ms: s.parse("HARU_EOT_INCOMPLETE_MS", de.incomplete_ms)?,
+            unknown_ms: s.parse("HARU_EOT_UNKNOWN_MS", de.unknown_ms)?,
+            max_ms: s.parse("HARU_EOT_MAX_MS", de.max_ms)?,
+        };
         let session = SessionConfig {
             turn,
+            eot,
             system_prompt: s.or("HARU_SYSTEM_PROMPT", &d.system_prompt),
             greeting: (s.0)("HARU_GREETING").unwrap_or(d.greeting.clone()),
             goodbye: s.or("HARU_GOODBYE", &d.goodbye),

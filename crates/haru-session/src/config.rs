@@ -4,9 +4,61 @@ use std::time::Duration;
 
 use haru_turn::TurnConfig;
 
+/// How haru decides that the caller has finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EotPolicy {
+    /// `HARU_END_SILENCE_MS` of silence, whatever was said (the old behaviour).
+    Silence,
+    /// The silence needed depends on the words said before the pause (a connective
+    /// ending, a filler or a trailing "and" wait longer; a finished sentence answers
+    /// sooner) and on this caller's own pauses so far.
+    Adaptive,
+}
+
+impl std::str::FromStr for EotPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "silence" => Ok(EotPolicy::Silence),
+            "adaptive" => Ok(EotPolicy::Adaptive),
+            other => Err(format!("`{other}`: expected `silence` or `adaptive`")),
+        }
+    }
+}
+
+/// The end-of-turn decision's knobs (caller-audio milliseconds of silence).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EotConfig {
+    pub policy: EotPolicy,
+    /// The words sound finished ("...갔어요.", "What about you?").
+    pub complete_ms: u32,
+    /// No evidence either way.
+    pub neutral_ms: u32,
+    /// The words sound unfinished ("...갔는데", "그래서", "and um").
+    pub incomplete_ms: u32,
+    /// The transcript of the pause is not back yet.
+    pub unknown_ms: u32,
+    /// The longest wait, however long this caller's pauses are.
+    pub max_ms: u32,
+}
+
+impl Default for EotConfig {
+    fn default() -> Self {
+        Self {
+            policy: EotPolicy::Adaptive,
+            complete_ms: 300,
+            neutral_ms: 700,
+            incomplete_ms: 1600,
+            unknown_ms: 1000,
+            max_ms: 3000,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
     pub turn: TurnConfig,
+    pub eot: EotConfig,
     pub system_prompt: String,
     /// Spoken when the stream starts; empty for none.
     pub greeting: String,
@@ -40,6 +92,7 @@ impl Default for SessionConfig {
     fn default() -> Self {
         Self {
             turn: TurnConfig::default(),
+            eot: EotConfig::default(),
             system_prompt: DEFAULT_SYSTEM_PROMPT.into(),
             greeting: "안녕하세요! 오늘 하루는 어떠셨어요?".into(),
             goodbye: "오늘 이야기 나눠 주셔서 고마워요. 좋은 하루 보내세요. 안녕히 계세요.".into(),
@@ -114,6 +167,21 @@ impl SessionConfig {
         }
         if t.pause_ms > t.end_silence_ms {
             return bad("HARU_PAUSE_MS", "must not exceed HARU_END_SILENCE_MS");
+        }
+        let e = &self.eot;
+        for (var, ms) in [
+            ("HARU_EOT_COMPLETE_MS", e.complete_ms),
+            ("HARU_EOT_NEUTRAL_MS", e.neutral_ms),
+            ("HARU_EOT_INCOMPLETE_MS", e.incomplete_ms),
+            ("HARU_EOT_UNKNOWN_MS", e.unknown_ms),
+            ("HARU_EOT_MAX_MS", e.max_ms),
+        ] {
+            if ms > e.max_ms.max(t.end_silence_ms) || ms > MAX_AUDIO_MS {
+                return bad(var, "must not exceed HARU_EOT_MAX_MS (at most 600000)");
+            }
+            if ms < t.pause_ms {
+                return bad(var, "must be at least HARU_PAUSE_MS");
+            }
         }
         if !(0.0..=1.0).contains(&t.vad_threshold) {
             return bad("HARU_VAD_THRESHOLD", "must be between 0 and 1");

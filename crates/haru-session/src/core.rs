@@ -23,10 +23,11 @@ use std::time::{Duration, Instant};
 
 use haru_providers::ChatMessage;
 use haru_store::{NewMessage, Role};
-use haru_turn::{TurnDetector, TurnEvent, VAD_RATE};
+use haru_turn::{TurnDetector, TurnEvent, VAD_RATE, completeness};
 use metrics::{counter, histogram};
 use tracing::{info, warn};
 
+use crate::config::EotPolicy;
 use crate::io::{Action, Input, Job, Output, ReplyId, StoreOp, WorkerEvent};
 use crate::ledger::Ledger;
 use crate::phrases::{PhraseCache, chime};
@@ -102,7 +103,12 @@ pub struct CallCore {
     /// Cancelled answers whose worker still finishes the transcript, with their turn.
     orphans: Vec<(ReplyId, i64)>,
     goodbye_deadline: Option<Instant>,
+    /// This caller's recent mid-turn pauses (ms of silence before they went on).
+    holds: VecDeque<u32>,
 }
+
+/// Mid-turn pauses remembered per call, for the caller's own patience.
+const HOLDS_KEPT: usize = 12;
 
 impl CallCore {
     pub fn new(
@@ -130,6 +136,7 @@ impl CallCore {
             pause_eos: None,
             orphans: Vec::new(),
             goodbye_deadline: None,
+            holds: VecDeque::new(),
         }
     }
 
@@ -342,10 +349,19 @@ impl CallCore {
                 if self.cfg.speculative && matches!(self.floor, Floor::Listening) {
                     let r = self.answer_reply(audio, voiced_ms, eos);
                     self.floor = Floor::Speculating(r);
+                    if self.cfg.eot.policy == EotPolicy::Adaptive {
+                        // Wait for the words of this pause before deciding.
+                        let wait = self.patient(self.cfg.eot.unknown_ms, 1.2);
+                        self.require_silence(wait, now);
+                    }
                 }
             }
-            TurnEvent::Resumed => {
+            TurnEvent::Resumed { after_ms } => {
                 self.pause_eos = None;
+                self.holds.push_back(after_ms);
+                if self.holds.len() > HOLDS_KEPT {
+                    self.holds.pop_front();
+                }
                 if matches!(self.floor, Floor::Speculating(_))
                     && let Floor::Speculating(r) = self.take_floor()
                 {
@@ -461,13 +477,14 @@ impl CallCore {
         match self.take_floor() {
             Floor::Speculating(mut r) if r.id == id => {
                 r.record.stt_ms = Some(stt_ms);
-                r.record.transcript = Some(text);
+                r.record.transcript = Some(text.clone());
                 if end {
                     self.cancel(r.id, false);
                     r.producing = false;
                     r.end_requested = true;
                 }
                 self.floor = Floor::Speculating(r);
+                self.decide_end_of_turn(&text, now);
             }
             Floor::Replying(mut r) if r.id == id => {
                 r.record.stt_ms = Some(stt_ms);
@@ -482,6 +499,50 @@ impl CallCore {
             }
             other => self.floor = other,
         }
+    }
+
+    /// The end-of-turn decision at a pause, once its words are known: how much silence
+    /// means "finished" for what was just said, and for this caller.
+    fn decide_end_of_turn(&mut self, text: &str, now: Instant) {
+        let eot = &self.cfg.eot;
+        if eot.policy == EotPolicy::Silence {
+            return;
+        }
+        let score = completeness(text);
+        let wait = if text.is_empty() {
+            // Nothing was said (noise, a breath): the reply will be empty anyway.
+            eot.complete_ms
+        } else if score >= 0.8 {
+            self.patient(eot.complete_ms, 0.5)
+        } else if score <= 0.2 {
+            self.patient(eot.incomplete_ms, 1.5)
+        } else {
+            self.patient(eot.neutral_ms, 1.2)
+        };
+        tracing::debug!(call_sid = %self.call_sid, score, wait, "end-of-turn decision");
+        self.require_silence(wait, now);
+    }
+
+    /// `base`, or more for a caller whose own pauses mid-turn have been long: `factor` ×
+    /// their usual (80th percentile) hold, capped at `max_ms`.
+    fn patient(&self, base: u32, factor: f32) -> u32 {
+        let eot = &self.cfg.eot;
+        if self.holds.len() < 2 {
+            return base;
+        }
+        let mut h: Vec<u32> = self.holds.iter().copied().collect();
+        h.sort_unstable();
+        let usual = h[(h.len() * 4 / 5).min(h.len() - 1)];
+        base.max(((usual as f32 * factor) as u32).min(eot.max_ms))
+    }
+
+    fn require_silence(&mut self, ms: u32, now: Instant) {
+        let mut events = std::mem::take(&mut self.turn_events);
+        self.detector.require_silence(ms, &mut events);
+        for ev in events.drain(..) {
+            self.on_turn_event(ev, now);
+        }
+        self.turn_events = events;
     }
 
     /// The caller asked to end the call: the goodbye is this turn's answer.

@@ -18,7 +18,7 @@ pub mod record;
 pub mod sentences;
 mod worker;
 
-pub use config::{InvalidConfig, SessionConfig};
+pub use config::{EotConfig, EotPolicy, InvalidConfig, SessionConfig};
 pub use driver::{CallEnded, Providers, Session, SessionDeps};
 pub use io::{Action, Input, Job, Output, ReplyId, StoreOp, WorkerEvent};
 pub use phrases::PhraseCache;

@@ -175,6 +175,9 @@ fn one_call(seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut cfg = config();
     cfg.speculative = rng.random_bool(0.8);
+    if rng.random_bool(0.5) {
+        cfg.eot.policy = haru_session::EotPolicy::Adaptive;
+    }
     cfg.idle_timeout = Duration::from_secs(rng.random_range(3..25));
     let mut c = Call::new(cfg, rng.random_bool(0.8));
     let mut p = Providers {

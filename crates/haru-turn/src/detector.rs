@@ -17,7 +17,9 @@ pub struct TurnConfig {
     pub pause_ms: u32,
     /// Silence that ends the turn.
     pub end_silence_ms: u32,
-    /// Utterances shorter than this (voiced time) are dropped, as in the seed (0.5 s).
+    /// Utterances shorter than this (voiced time) are dropped. The seed dropped everything
+    /// under 0.5 s, which loses one-word answers ("네.", "No."); clicks and coughs are
+    /// already stopped by `min_speech_ms`.
     pub min_utterance_ms: u32,
     /// A turn is forced to end at this length.
     pub max_utterance_ms: u32,
@@ -32,7 +34,7 @@ impl Default for TurnConfig {
             min_speech_ms: 160,
             pause_ms: 150,
             end_silence_ms: 600,
-            min_utterance_ms: 500,
+            min_utterance_ms: 250,
             max_utterance_ms: 15_000,
             pre_roll_ms: 300,
         }
@@ -46,8 +48,9 @@ pub enum TurnEvent {
     /// Speech stopped for `pause_ms`; `audio` (16 kHz) is the utterance so far, good for a
     /// speculative transcription that stays valid unless [`TurnEvent::Resumed`] follows.
     Paused { audio: Vec<i16>, voiced_ms: u32 },
-    /// Speech came back after a pause: speculative work is stale.
-    Resumed,
+    /// Speech came back after a pause of `after_ms` (a mid-turn "hold"): speculative work
+    /// is stale.
+    Resumed { after_ms: u32 },
     /// The caller finished. `audio` is identical to the last `Paused` audio unless `forced`.
     TurnEnded {
         audio: Vec<i16>,
@@ -81,6 +84,9 @@ pub struct TurnDetector {
     voiced_ms: u32,
     silence_ms: u32,
     paused: bool,
+    /// Silence that ends the current pause's turn; `end_silence_ms` unless the session
+    /// decided otherwise for this pause ([`TurnDetector::require_silence`]).
+    required_ms: u32,
     last_score: f32,
 }
 
@@ -99,6 +105,7 @@ impl TurnDetector {
             voiced_ms: 0,
             silence_ms: 0,
             paused: false,
+            required_ms: cfg.end_silence_ms,
             last_score: 0.0,
             cfg,
         }
@@ -122,6 +129,24 @@ impl TurnDetector {
         }
     }
 
+    /// Silence so far in the current pause (0 while speech goes on).
+    pub fn silence_ms(&self) -> u32 {
+        if self.paused { self.silence_ms } else { 0 }
+    }
+
+    /// Sets the silence that ends the turn at the current pause (the session's end-of-turn
+    /// decision, e.g. from the words said). If that much silence has already passed, the
+    /// turn ends now. Ignored outside a pause; the next pause starts from `end_silence_ms`.
+    pub fn require_silence(&mut self, ms: u32, events: &mut Vec<TurnEvent>) {
+        if self.state != State::Speaking || !self.paused {
+            return;
+        }
+        self.required_ms = ms;
+        if self.silence_ms >= ms {
+            self.finish(false, events);
+        }
+    }
+
     pub fn last_score(&self) -> f32 {
         self.last_score
     }
@@ -134,6 +159,7 @@ impl TurnDetector {
         self.voiced_ms = 0;
         self.silence_ms = 0;
         self.paused = false;
+        self.required_ms = self.cfg.end_silence_ms;
     }
 
     /// Feeds one 8 kHz frame (any length) and appends the events it caused to `events`.
@@ -197,11 +223,14 @@ impl TurnDetector {
                 if voiced {
                     self.voiced_ms += VAD_FRAME_MS;
                     self.voiced_end = self.utterance.len();
-                    self.silence_ms = 0;
                     if self.paused {
                         self.paused = false;
-                        events.push(TurnEvent::Resumed);
+                        self.required_ms = self.cfg.end_silence_ms;
+                        events.push(TurnEvent::Resumed {
+                            after_ms: self.silence_ms,
+                        });
                     }
+                    self.silence_ms = 0;
                 } else {
                     self.silence_ms += VAD_FRAME_MS;
                     if !self.paused && self.silence_ms >= self.cfg.pause_ms {
@@ -213,7 +242,7 @@ impl TurnDetector {
                             });
                         }
                     }
-                    if self.silence_ms >= self.cfg.end_silence_ms {
+                    if self.silence_ms >= self.required_ms {
                         self.finish(false, events);
                         return;
                     }

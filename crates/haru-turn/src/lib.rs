@@ -6,6 +6,9 @@
 //! `end_silence_ms` never splits one, and `pause_ms` of silence raises an early
 //! [`TurnEvent::Paused`] so the session can start transcribing speculatively.
 
+mod completeness;
 mod detector;
+
+pub use completeness::completeness;
 
 pub use detector::{TurnConfig, TurnDetector, TurnEvent, VAD_RATE};

@@ -133,8 +133,14 @@ pub struct Call {
     pub cfg: Arc<SessionConfig>,
 }
 
+/// The call rules are tested with the silence-only end of turn (its timing is exact);
+/// the adaptive decision has its own tests.
 pub fn config() -> SessionConfig {
     SessionConfig {
+        eot: haru_session::EotConfig {
+            policy: haru_session::EotPolicy::Silence,
+            ..haru_session::EotConfig::default()
+        },
         greeting: "Hello! How was your day?".into(),
         goodbye: "Goodbye, take care.".into(),
         apology: "Sorry, something went wrong.".into(),

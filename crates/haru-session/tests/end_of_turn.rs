@@ -1,0 +1,218 @@
+//! The adaptive end-of-turn decision in the call core, in virtual time: the words said
+//! before a pause and the caller's own pauses decide how much silence ends the turn.
+
+mod harness;
+
+use harness::*;
+use haru_session::{EotPolicy, Output, SessionConfig, WorkerEvent};
+use haru_store::Role;
+
+fn adaptive() -> SessionConfig {
+    let mut c = config();
+    c.eot.policy = EotPolicy::Adaptive;
+    c
+}
+
+/// The caller speaks, then `silence_ms` of silence runs while the transcript of the pause
+/// (`words`) arrives `stt_ms` into it. Returns the reply id.
+fn pause_with_words(c: &mut Call, words: &str, stt_ms: u64) -> haru_session::ReplyId {
+    c.say(&speech());
+    c.run_caller();
+    // Speculation starts at the 150 ms pause (plus the VAD's hangover).
+    c.run(300);
+    let id = c.last_answer();
+    c.run(stt_ms.saturating_sub(300));
+    c.worker(
+        id,
+        WorkerEvent::Transcript {
+            text: words.into(),
+            stt_ms: stt_ms as i64,
+        },
+    );
+    id
+}
+
+fn committed(c: &Call, words: &str) -> bool {
+    c.said_by(Role::User).iter().any(|w| w == words)
+}
+
+fn audio_frames(c: &Call) -> usize {
+    c.count(|o| matches!(o, Output::Audio(_)))
+}
+
+#[test]
+fn a_korean_connective_ending_waits_past_the_old_silence() {
+    let mut c = Call::new(adaptive(), true);
+    c.through_greeting();
+    let id = pause_with_words(&mut c, "아침에 일어나서", 350);
+    c.sentence(id, "네.", 5);
+    c.run(900);
+    assert!(
+        !committed(&c, "아침에 일어나서"),
+        "cut off after ~1.2 s of silence"
+    );
+    // ...the caller goes on: nothing was played, nothing stored.
+    c.say(&speech());
+    c.run(200);
+    assert!(c.cancelled().contains(&(id, false)));
+    let before = audio_frames(&c);
+    let id = pause_with_words(&mut c, "아침에 일어나서 공원에 갔어요.", 350);
+    c.sentence(id, "좋았겠어요.", 5);
+    c.run(100);
+    assert!(committed(&c, "아침에 일어나서 공원에 갔어요."));
+    assert!(audio_frames(&c) > before);
+}
+
+#[test]
+fn a_finished_sentence_is_answered_sooner_than_silence_alone() {
+    let mut c = Call::new(adaptive(), true);
+    c.through_greeting();
+    let id = pause_with_words(&mut c, "I went to the dentist today.", 300);
+    c.sentence(id, "How did it go?", 5);
+    c.worker(
+        id,
+        WorkerEvent::Finished {
+            llm_total_ms: Some(50),
+        },
+    );
+    c.run(300);
+    let t = c.messages();
+    assert!(committed(&c, "I went to the dentist today."), "{t:?}");
+    c.run(1000);
+    let turn = c.turns().pop().unwrap();
+    let first = turn.first_audio_ms.unwrap();
+    assert!(
+        first < 500,
+        "answered {first} ms after the end of speech (silence alone: 600+)"
+    );
+}
+
+#[test]
+fn while_the_words_are_not_known_haru_waits_for_them() {
+    let mut c = Call::new(adaptive(), true);
+    c.through_greeting();
+    c.say(&speech());
+    c.run_caller();
+    c.run(900);
+    assert!(!committed(&c, "I went for a walk."));
+    let id = c.last_answer();
+    // A slow transcriber: the words come 900 ms into the pause and finish the turn.
+    c.worker(
+        id,
+        WorkerEvent::Transcript {
+            text: "I went for a walk.".into(),
+            stt_ms: 750,
+        },
+    );
+    assert!(committed(&c, "I went for a walk."));
+}
+
+#[test]
+fn fillers_and_trailing_words_wait_in_english_too() {
+    for words in ["I went to the, um", "and then", "So I was talking with my"] {
+        let mut c = Call::new(adaptive(), true);
+        c.through_greeting();
+        pause_with_words(&mut c, words, 350);
+        c.run(1000);
+        assert!(!committed(&c, words), "{words}: cut off");
+        c.run(600);
+        assert!(committed(&c, words), "{words}: but not forever");
+    }
+}
+
+#[test]
+fn a_caller_whose_pauses_grow_gets_more_patience() {
+    let mut c = Call::new(adaptive(), true);
+    c.through_greeting();
+    // Three mid-turn holds of about a second after "and..." (which waits longest)...
+    for hold in [900u64, 1000, 1100] {
+        c.say(&speech());
+        c.run_caller();
+        c.run(300);
+        let id = c.last_answer();
+        c.worker(
+            id,
+            WorkerEvent::Transcript {
+                text: "and".into(),
+                stt_ms: 100,
+            },
+        );
+        c.run(hold - 300);
+        assert!(!committed(&c, "well"), "hold {hold}: cut off");
+    }
+    // ...now a neutral pause waits ≥ 1.2 × their usual hold, not the 700 ms default.
+    c.say(&speech());
+    c.run_caller();
+    c.run(300);
+    let id = c.last_answer();
+    c.worker(
+        id,
+        WorkerEvent::Transcript {
+            text: "well".into(),
+            stt_ms: 100,
+        },
+    );
+    c.run(900);
+    assert!(!committed(&c, "well"), "the slow speaker was cut off");
+    c.run(800);
+    assert!(committed(&c, "well"));
+}
+
+#[test]
+fn the_silence_policy_ignores_the_words() {
+    let mut c = Call::new(config(), true);
+    c.through_greeting();
+    pause_with_words(&mut c, "아침에 일어나서", 350);
+    c.run(400);
+    assert!(
+        committed(&c, "아침에 일어나서"),
+        "silence alone ends at 600 ms"
+    );
+}
+
+#[test]
+fn a_one_word_answer_is_answered_promptly() {
+    let mut c = Call::new(adaptive(), true);
+    c.through_greeting();
+    // About 300 ms of voice: "네." / "No."
+    c.say(&speech()[..2800]);
+    c.run_caller();
+    c.run(300);
+    let id = c.last_answer();
+    c.worker(
+        id,
+        WorkerEvent::Transcript {
+            text: "네.".into(),
+            stt_ms: 100,
+        },
+    );
+    c.run(100);
+    assert!(committed(&c, "네."));
+}
+
+#[test]
+fn a_backchannel_over_haru_does_not_interrupt_it() {
+    let mut c = Call::new(adaptive(), true);
+    c.through_greeting();
+    let id = pause_with_words(&mut c, "I went to the park.", 300);
+    c.sentence(id, "That sounds lovely, tell me everything about it.", 150);
+    c.worker(
+        id,
+        WorkerEvent::Finished {
+            llm_total_ms: Some(50),
+        },
+    );
+    c.run(600);
+    // "uh-huh" / "응": a short sound over the reply.
+    c.say(&speech()[..2400]);
+    c.run(1500);
+    assert_eq!(c.count(|o| *o == Output::Clear), 0);
+    c.run(2000);
+    let turns = c.turns();
+    assert_eq!(
+        turns.last().unwrap().outcome,
+        "answered",
+        "{turns:?} {:?}",
+        c.messages()
+    );
+}
