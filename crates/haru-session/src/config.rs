@@ -46,8 +46,10 @@ impl Default for EotConfig {
     fn default() -> Self {
         Self {
             policy: EotPolicy::Adaptive,
-            complete_ms: 300,
-            neutral_ms: 700,
+            // A finished sentence is often followed by another after a breath (~300-400 ms
+            // between sentences): answering at 300 cut those off in tests, 500 did not.
+            complete_ms: 500,
+            neutral_ms: 800,
             incomplete_ms: 1600,
             unknown_ms: 1000,
             max_ms: 3000,
