@@ -64,6 +64,13 @@ pub struct BenchArgs {
     /// Time the per-frame audio path (µ-law decode + turn detector) on the fixtures instead.
     #[arg(long)]
     pub frame_path: bool,
+    /// End of turn instead (eot-bench style): false cut-offs vs latency of the end-of-turn
+    /// policies on a labelled set of Korean and English turns with mid-turn pauses.
+    #[arg(long)]
+    pub eot: bool,
+    /// With --eot: how long the (ideal) transcriber takes at each pause.
+    #[arg(long, default_value_t = 200)]
+    pub eot_stt_delay_ms: u64,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -75,6 +82,22 @@ pub struct BenchArgs {
 /// Runs `haru bench` with the parsed arguments.
 pub async fn run(args: BenchArgs) -> Result<()> {
     let fixtures = fixtures_dir();
+    if args.eot {
+        let delay = args.eot_stt_delay_ms;
+        let r = tokio::task::spawn_blocking(move || {
+            crate::eot::run_eot(&crate::eot::default_cache(), delay)
+        })
+        .await??;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&r)?);
+        } else {
+            println!("{}", r.table());
+        }
+        if let Some(path) = &args.svg {
+            write_svg(path, &r.svg())?;
+        }
+        return Ok(());
+    }
     if args.frame_path {
         let dir = fixtures.context("cannot find the fixtures directory (run from the repo)")?;
         let wavs = vec![dir.join("en-walk.wav"), dir.join("ko-weather.wav")];

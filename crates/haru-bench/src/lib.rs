@@ -4,9 +4,11 @@
 //! `haru serve`, in-process, or an existing one by URL), then places N concurrent
 //! simulated Twilio calls with `haru_sim` and reports latency, underruns, errors and the
 //! server's CPU and memory per call. [`sweep`] raises N until a pass rule fails;
-//! [`frame`] times the per-frame inbound audio path.
+//! [`frame`] times the per-frame inbound audio path; [`eot`] measures end-of-turn
+//! policies (false cut-offs vs latency) on a labelled set of turns.
 
 pub mod cli;
+pub mod eot;
 pub mod frame;
 pub mod procstat;
 pub mod report;
