@@ -356,7 +356,7 @@ fn configs() -> Vec<(String, String, SessionConfig)> {
         c.turn.end_silence_ms = silence;
         out.push(("silence".into(), format!("end_silence={silence}"), c));
     }
-    for complete in [300, 400, 500, 600, 700] {
+    for complete in [300, 400, 500, 600, 700, 900, 1200, 1500] {
         for incomplete in [1000, 1300, 1600, 2000] {
             for neutral in [600, 800, 1000] {
                 let mut c = SessionConfig::default();

@@ -14,8 +14,9 @@ use crate::io::Output;
 
 /// Send audio until it reaches this far ahead of playout...
 pub const LEAD_HIGH: Duration = Duration::from_millis(100);
-/// ...and top it up again when the lead has fallen to this.
-pub const LEAD_LOW: Duration = Duration::from_millis(60);
+/// ...and top it up again when the lead has fallen to this: one frame at a time, so a late
+/// wake-up under load still has ~80 ms of audio buffered at the caller's end.
+pub const LEAD_LOW: Duration = Duration::from_millis(80);
 const FRAME: Duration = Duration::from_millis(20);
 
 #[derive(Debug)]
@@ -255,10 +256,10 @@ mod tests {
         l.pump(t0, &mut out);
         assert_eq!(audio_ms(&out), 100, "only the lead goes out at once");
         assert!(marks(&out).is_empty());
-        assert_eq!(l.next_pump(t0), Some(t0 + Duration::from_millis(40)));
+        assert_eq!(l.next_pump(t0), Some(t0 + Duration::from_millis(20)));
         let mut t = t0;
-        for _ in 0..20 {
-            t += Duration::from_millis(40);
+        for _ in 0..40 {
+            t += Duration::from_millis(20);
             l.pump(t, &mut out);
         }
         assert_eq!(audio_ms(&out), 400);
