@@ -75,18 +75,21 @@ async fn handle(socket: WebSocket, state: AppState) {
     let stream_sid = start.stream_sid.clone();
     if let Err(reason) = authorize(&state, &start).await {
         warn!(call_sid = %call_sid, stream_sid = %stream_sid, reason, "media stream rejected");
-        let _ = state
+        let r = state
             .store
             .record_stream_event(&call_sid, Some(&stream_sid), "rejected", Some(reason))
             .await;
+        stored(&call_sid, "stream rejection", r);
         close(sink, 1008, reason).await;
         return;
     }
-    let _ = state.store.set_stream(&call_sid, &stream_sid).await;
-    let _ = state
+    let r = state.store.set_stream(&call_sid, &stream_sid).await;
+    stored(&call_sid, "stream SID", r);
+    let r = state
         .store
         .record_stream_event(&call_sid, Some(&stream_sid), "started", None)
         .await;
+    stored(&call_sid, "stream start", r);
 
     haru_session::log::call_start(&call_sid, &stream_sid);
     let (in_tx, in_rx) = mpsc::channel(INPUT_QUEUE);
@@ -114,10 +117,19 @@ async fn handle(socket: WebSocket, state: AppState) {
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
-    let _ = state
+    let r = state
         .store
         .record_stream_event(&call_sid, Some(&stream_sid), "closed", Some(ended_by))
         .await;
+    stored(&call_sid, "stream close", r);
+}
+
+/// A failed store write is logged with the call SID and counted, never silently dropped.
+fn stored(call_sid: &str, what: &str, result: haru_store::Result<()>) {
+    if let Err(e) = result {
+        counter!(m::STORE_ERRORS_TOTAL).increment(1);
+        warn!(call_sid, what, error = %e, "could not store");
+    }
 }
 
 async fn wait_for_start(source: &mut Source) -> Option<Start> {
@@ -372,10 +384,11 @@ async fn hang_up(state: &AppState, call_sid: &str, stream_sid: &str) {
             Err(e) => warn!(call_sid, error = %e, "hang-up request failed"),
         }
     }
-    let _ = state
+    let r = state
         .store
         .record_stream_event(call_sid, Some(stream_sid), "hangup", None)
         .await;
+    stored(call_sid, "hang-up", r);
 }
 
 #[cfg(test)]

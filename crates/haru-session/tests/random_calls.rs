@@ -314,7 +314,7 @@ fn random_calls_keep_every_invariant() {
     let seeds: u64 = std::env::var("HARU_RANDOM_CALLS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(60);
+        .unwrap_or(30);
     let first: u64 = std::env::var("HARU_RANDOM_FIRST")
         .ok()
         .and_then(|v| v.parse().ok())
