@@ -140,6 +140,18 @@ impl CallCore {
         }
     }
 
+    /// Seeds this caller's pause habits from earlier calls (oldest first).
+    pub fn remember_holds(&mut self, holds: &[u32]) {
+        for &h in holds.iter().rev().take(HOLDS_KEPT).rev() {
+            self.holds.push_back(h);
+        }
+    }
+
+    /// The caller's recent mid-turn pauses, to keep for their next call.
+    pub fn holds(&self) -> Vec<u32> {
+        self.holds.iter().copied().collect()
+    }
+
     /// Opens the call with the greeting, if one is configured.
     pub fn start(&mut self, now: Instant) {
         if !self.cfg.greeting.is_empty() {

@@ -52,6 +52,13 @@ pub struct Session {
     out: mpsc::Sender<Output>,
 }
 
+/// How the call ended, from the core.
+struct Ended {
+    reason: String,
+    transcript: String,
+    holds: Vec<u32>,
+}
+
 struct WorkerHandle {
     task: JoinHandle<()>,
     stop_after_stt: CancellationToken,
@@ -76,21 +83,35 @@ impl Session {
     pub async fn run(self, input: mpsc::Receiver<Input>) {
         gauge!(m::ACTIVE_CALLS).increment(1.0);
         let writer = StoreWriter::spawn(self.deps.store.clone(), self.call_sid.clone());
-        let driven = self.drive(input, writer.sender());
-        self.conclude(driven, writer).await;
+        let (phone, holds) = self.caller_habits().await;
+        let driven = self.drive(input, writer.sender(), holds);
+        self.conclude(driven, writer, phone).await;
         gauge!(m::ACTIVE_CALLS).decrement(1.0);
     }
 
     /// Waits for the call to end (or panic), lets every queued write land, then closes.
     async fn conclude(
         &self,
-        driven: impl std::future::Future<Output = (String, String)>,
+        driven: impl std::future::Future<Output = Ended>,
         writer: StoreWriter,
+        phone: Option<String>,
     ) {
         let driven = AssertUnwindSafe(driven).catch_unwind().await;
         writer.finish().await;
         match driven {
-            Ok((reason, transcript)) => self.close(&reason, Some(transcript)).await,
+            Ok(ended) => {
+                if let Some(phone) = phone.filter(|_| !ended.holds.is_empty())
+                    && let Err(e) = self
+                        .deps
+                        .store
+                        .save_caller_holds(&phone, &ended.holds)
+                        .await
+                {
+                    counter!(m::STORE_ERRORS_TOTAL).increment(1);
+                    warn!(call_sid = %self.call_sid, error = %e, "could not keep the caller's pause habits");
+                }
+                self.close(&ended.reason, Some(ended.transcript)).await
+            }
             Err(_) => {
                 error!(call_sid = %self.call_sid, "the call session panicked; closing the call");
                 counter!(m::SESSION_PANICS_TOTAL).increment(1);
@@ -100,11 +121,32 @@ impl Session {
         }
     }
 
+    /// The caller's number and their pause habits from earlier calls (a slow store costs
+    /// the habits, never the call).
+    async fn caller_habits(&self) -> (Option<String>, Vec<u32>) {
+        let store = &self.deps.store;
+        let lookup = async {
+            let call = store.call(&self.call_sid).await.ok().flatten()?;
+            let phone = if call.direction.starts_with("outbound") {
+                call.to_number
+            } else {
+                call.from_number
+            }?;
+            let holds = store.caller_holds(&phone).await.unwrap_or_default();
+            Some((phone, holds))
+        };
+        match tokio::time::timeout(Duration::from_millis(500), lookup).await {
+            Ok(Some((phone, holds))) => (Some(phone), holds),
+            _ => (None, Vec::new()),
+        }
+    }
+
     async fn drive(
         &self,
         mut input: mpsc::Receiver<Input>,
         store: mpsc::UnboundedSender<StoreOp>,
-    ) -> (String, String) {
+        holds: Vec<u32>,
+    ) -> Ended {
         let deps = &self.deps;
         let (events_tx, mut events) = mpsc::unbounded_channel::<(ReplyId, WorkerEvent)>();
         let mut workers: HashMap<ReplyId, WorkerHandle> = HashMap::new();
@@ -114,6 +156,7 @@ impl Session {
             deps.phrases.clone(),
             now(),
         );
+        core.remember_holds(&holds);
         core.start(now());
         let far = || tokio::time::Instant::now() + Duration::from_secs(86_400);
         let sleep = tokio::time::sleep_until(far());
@@ -164,7 +207,11 @@ impl Session {
                         for w in workers.values() {
                             w.task.abort();
                         }
-                        return (reason, transcript);
+                        return Ended {
+                            reason,
+                            transcript,
+                            holds: core.holds(),
+                        };
                     }
                 }
             }
@@ -381,9 +428,14 @@ mod tests {
                 async {
                     panic!("a bug in the call");
                     #[allow(unreachable_code)]
-                    (String::new(), String::new())
+                    Ended {
+                        reason: String::new(),
+                        transcript: String::new(),
+                        holds: Vec::new(),
+                    }
                 },
                 writer,
+                None,
             )
             .await;
         let call = store.call("CA1").await.unwrap().unwrap();

@@ -487,3 +487,35 @@ async fn failed_writes_still_close_the_call_with_every_word() {
     assert!(transcript.contains("I went to the park."), "{transcript}");
     assert_eq!(rec.end_reason.as_deref(), Some("stop"));
 }
+
+/// A caller's pause habits come from the store at the start of the call and go back,
+/// updated, at its end (keyed by their number).
+#[tokio::test(start_paused = true)]
+async fn the_callers_pause_habits_are_kept_across_calls() {
+    let w = World::new();
+    let phone = "+821055500000";
+    w.store
+        .upsert_call(&haru_store::NewCall {
+            call_sid: SID.into(),
+            direction: "inbound".into(),
+            from_number: Some(phone.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    w.store
+        .save_caller_holds(phone, &[1200, 1300, 1250])
+        .await
+        .unwrap();
+    let call = w.start();
+    // One turn with a short hold inside it.
+    call.say(&speech()).await;
+    call.say(&silence(400)).await;
+    call.turn().await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    call.stop().await;
+    let holds = w.store.caller_holds(phone).await.unwrap();
+    assert_eq!(&holds[..3], [1200, 1300, 1250], "{holds:?}");
+    assert_eq!(holds.len(), 4, "{holds:?}");
+    assert!(holds[3] >= 150 && holds[3] < 600, "{holds:?}");
+}

@@ -217,3 +217,20 @@ fn a_backchannel_over_haru_does_not_interrupt_it() {
         c.messages()
     );
 }
+
+#[test]
+fn a_caller_known_from_earlier_calls_gets_their_patience_from_the_first_pause() {
+    let mut c = Call::new(adaptive(), true);
+    c.core.remember_holds(&[1200, 1300, 1250]);
+    c.through_greeting();
+    pause_with_words(&mut c, "well", 300);
+    c.run(1000);
+    assert!(
+        !committed(&c, "well"),
+        "a slow speaker cut off on the first pause"
+    );
+    c.run(900);
+    assert!(committed(&c, "well"));
+    // What was learned goes back with the call.
+    assert_eq!(c.core.holds(), [1200, 1300, 1250]);
+}

@@ -56,6 +56,9 @@ pub trait CallStore: Send + Sync + 'static {
     async fn turns(&self, call_sid: &str) -> Result<Vec<TurnTiming>>;
     async fn status_events(&self, call_sid: &str) -> Result<Vec<StatusEvent>>;
     async fn stream_events(&self, call_sid: &str) -> Result<Vec<StreamEvent>>;
+    /// This caller's recent mid-turn pauses (ms, oldest first); empty for a new caller.
+    async fn caller_holds(&self, phone: &str) -> Result<Vec<u32>>;
+    async fn save_caller_holds(&self, phone: &str, holds: &[u32]) -> Result<()>;
 }
 
 /// Opens the store named by a database URL (`sqlite:path` or `sqlite::memory:`).

@@ -27,6 +27,7 @@ struct Tables {
     streams: Vec<StreamEvent>,
     messages: Vec<Message>,
     turns: Vec<TurnTiming>,
+    holds: std::collections::HashMap<String, Vec<u32>>,
 }
 
 fn injected() -> StoreError {
@@ -239,5 +240,17 @@ impl CallStore for MemoryStore {
             .filter(|e| e.call_sid == call_sid)
             .cloned()
             .collect())
+    }
+
+    async fn caller_holds(&self, phone: &str) -> Result<Vec<u32>> {
+        Ok(self.tables().holds.get(phone).cloned().unwrap_or_default())
+    }
+
+    async fn save_caller_holds(&self, phone: &str, holds: &[u32]) -> Result<()> {
+        self.write_guard()?;
+        self.tables()
+            .holds
+            .insert(phone.to_string(), holds.to_vec());
+        Ok(())
     }
 }

@@ -325,6 +325,33 @@ impl CallStore for SqliteStore {
             })
             .collect())
     }
+
+    async fn caller_holds(&self, phone: &str) -> Result<Vec<u32>> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT holds_json FROM caller_profiles WHERE phone = ?1")
+                .bind(phone)
+                .fetch_optional(&self.pool)
+                .await?;
+        // A damaged profile is only a lost habit, not an error for the call.
+        Ok(row
+            .and_then(|(j,)| serde_json::from_str(&j).ok())
+            .unwrap_or_default())
+    }
+
+    async fn save_caller_holds(&self, phone: &str, holds: &[u32]) -> Result<()> {
+        let json = serde_json::to_string(holds).unwrap_or_else(|_| "[]".into());
+        sqlx::query(
+            "INSERT INTO caller_profiles (phone, holds_json, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(phone) DO UPDATE SET holds_json = excluded.holds_json,
+                updated_at = excluded.updated_at",
+        )
+        .bind(phone)
+        .bind(json)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -401,6 +428,22 @@ mod tests {
         assert_eq!(msgs.len(), 1);
         assert_eq!(msgs[0].content, "안녕하세요");
         assert_eq!(s.turns("CA1").await.unwrap()[0].stt_ms, Some(150));
+        // A caller's pause habits survive a restart.
+        assert!(s.caller_holds("+821012345678").await.unwrap().is_empty());
+        s.save_caller_holds("+821012345678", &[900, 1200])
+            .await
+            .unwrap();
+        s.save_caller_holds("+821012345678", &[900, 1200, 1100])
+            .await
+            .unwrap();
+        drop(s);
+        let s = SqliteStore::open(&format!("sqlite:{}", path.display()))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.caller_holds("+821012345678").await.unwrap(),
+            [900, 1200, 1100]
+        );
         let _ = std::fs::remove_file(&path);
     }
 
