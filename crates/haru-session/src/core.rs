@@ -244,7 +244,7 @@ impl CallCore {
             Floor::Ending(_) if self.goodbye_deadline.is_some_and(|d| now >= d) => {
                 if let Floor::Ending(r) = self.take_floor() {
                     self.cancel(r.id, false);
-                    self.finalize(r, false, now);
+                    self.finalize(r, false, false, now);
                 }
                 return self.hang_up(now);
             }
@@ -571,7 +571,7 @@ impl CallCore {
     /// the goodbye as a turn of its own.
     fn begin_goodbye(&mut self, now: Instant) {
         match self.take_floor() {
-            Floor::Replying(r) => self.stop_reply(r, true, now),
+            Floor::Replying(r) => self.stop_reply(r, true, false, now),
             Floor::Speculating(r) => self.abandon_speculation(r, now),
             Floor::Ending(r) => {
                 self.floor = Floor::Ending(r);
@@ -590,18 +590,18 @@ impl CallCore {
         if let Floor::Replying(r) = self.take_floor() {
             counter!(m::BARGE_INS_TOTAL).increment(1);
             info!(call_sid = %self.call_sid, turn = r.turn, "barge-in: the caller interrupted the reply");
-            self.stop_reply(r, true, now);
+            self.stop_reply(r, true, true, now);
         }
     }
 
     /// Cuts a committed reply: its worker stops (finishing the caller's transcript if that
     /// is still missing), its unplayed audio is cleared, and what was heard is stored.
-    fn stop_reply(&mut self, r: Reply, clear: bool, now: Instant) {
+    fn stop_reply(&mut self, r: Reply, clear: bool, barge_in: bool, now: Instant) {
         self.cancel_keeping_words(&r);
         if clear && r.ledger.audio_sent() {
             self.actions.push_back(Action::Send(Output::Clear));
         }
-        self.finalize(r, true, now);
+        self.finalize(r, true, barge_in, now);
     }
 
     /// Drops a speculative reply, keeping the caller's words: stored now if transcribed,
@@ -621,6 +621,7 @@ impl CallCore {
             outcome: Outcome::Cancelled,
             heard: "",
             first_audio: None,
+            barge_in: false,
             now,
         });
         self.actions.push_back(Action::Store(StoreOp::Turn(timing)));
@@ -638,7 +639,7 @@ impl CallCore {
         counter!(m::PROVIDER_ERRORS_TOTAL).increment(1);
         warn!(call_sid = %self.call_sid, turn = r.turn, error = %error, "provider failed; the caller hears an apology");
         r.record.errors.push(error);
-        r.ledger.end();
+        r.ledger.end_cut();
         r.producing = false;
         // The fallback is already in memory, so it plays at once: the cached apology for an
         // answer, a chime when that is missing too or when a fixed phrase itself failed.
@@ -685,9 +686,9 @@ impl CallCore {
             return;
         }
         match self.take_floor() {
-            Floor::Replying(r) => self.finalize(r, false, now),
+            Floor::Replying(r) => self.finalize(r, false, false, now),
             Floor::Ending(r) => {
-                self.finalize(r, false, now);
+                self.finalize(r, false, false, now);
                 self.hang_up(now);
             }
             other => self.floor = other,
@@ -696,7 +697,7 @@ impl CallCore {
 
     /// Stores what the caller heard of a reply and its turn record. The one place both
     /// are written; `cut` means it did not play to its end.
-    fn finalize(&mut self, r: Reply, cut: bool, now: Instant) {
+    fn finalize(&mut self, r: Reply, cut: bool, barge_in: bool, now: Instant) {
         let heard = r.ledger.heard(now);
         let interrupted = cut && (heard.partial || r.producing || !r.ledger.all_heard());
         if !heard.text.is_empty() {
@@ -715,6 +716,7 @@ impl CallCore {
             outcome,
             heard: &heard.text,
             first_audio: r.ledger.first_sent(),
+            barge_in,
             now,
         });
         self.actions.push_back(Action::Store(StoreOp::Turn(timing)));
@@ -731,10 +733,10 @@ impl CallCore {
     fn close(&mut self, reason: &str, now: Instant) {
         match self.take_floor() {
             Floor::Speculating(r) => self.abandon_speculation(r, now),
-            Floor::Replying(r) => self.stop_reply(r, false, now),
+            Floor::Replying(r) => self.stop_reply(r, false, false, now),
             Floor::Ending(r) => {
                 self.cancel(r.id, false);
-                self.finalize(r, true, now);
+                self.finalize(r, true, false, now);
             }
             Floor::Listening | Floor::Closing { .. } | Floor::Closed => {}
         }

@@ -64,6 +64,19 @@ struct WorkerHandle {
     stop_after_stt: CancellationToken,
 }
 
+/// A dropped `JoinHandle` detaches its task: abort the workers whenever the call's loop
+/// ends, a panic included, so no provider request outlives its call.
+#[derive(Default)]
+struct Workers(HashMap<ReplyId, WorkerHandle>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for w in self.0.values() {
+            w.task.abort();
+        }
+    }
+}
+
 fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }
@@ -149,7 +162,7 @@ impl Session {
     ) -> Ended {
         let deps = &self.deps;
         let (events_tx, mut events) = mpsc::unbounded_channel::<(ReplyId, WorkerEvent)>();
-        let mut workers: HashMap<ReplyId, WorkerHandle> = HashMap::new();
+        let mut workers = Workers::default();
         let mut core = CallCore::new(
             self.call_sid.clone(),
             deps.cfg.clone(),
@@ -180,7 +193,7 @@ impl Session {
                         };
                         let task =
                             spawn_worker(worker, job, stop_after_stt.clone(), events_tx.clone());
-                        workers.insert(
+                        workers.0.insert(
                             id,
                             WorkerHandle {
                                 task,
@@ -193,10 +206,10 @@ impl Session {
                         keep_transcript,
                     } => {
                         if keep_transcript {
-                            if let Some(w) = workers.get(&id) {
+                            if let Some(w) = workers.0.get(&id) {
                                 w.stop_after_stt.cancel();
                             }
-                        } else if let Some(w) = workers.remove(&id) {
+                        } else if let Some(w) = workers.0.remove(&id) {
                             w.task.abort();
                         }
                     }
@@ -204,9 +217,6 @@ impl Session {
                         let _ = store.send(op);
                     }
                     Action::Close { reason, transcript } => {
-                        for w in workers.values() {
-                            w.task.abort();
-                        }
                         return Ended {
                             reason,
                             transcript,
@@ -215,7 +225,7 @@ impl Session {
                     }
                 }
             }
-            workers.retain(|_, w| !w.task.is_finished());
+            workers.0.retain(|_, w| !w.task.is_finished());
             let deadline = core
                 .poll_timeout(now())
                 .map(tokio::time::Instant::from_std)

@@ -87,6 +87,17 @@ impl Ledger {
         }
     }
 
+    /// The producer failed mid-item: close it, its text marked as cut ("…") so that only
+    /// what was actually spoken counts as heard.
+    pub fn end_cut(&mut self) {
+        if let Some(item) = self.items.last_mut().filter(|i| !i.complete) {
+            item.complete = true;
+            if let Some(t) = item.text.as_mut() {
+                t.push('…');
+            }
+        }
+    }
+
     /// A whole clip as one item.
     pub fn push_clip(&mut self, mark: String, text: Option<String>, audio: &[u8]) {
         self.begin(mark, text);

@@ -95,7 +95,7 @@ impl TurnRecord {
             tts_first_byte_ms: self.tts_first_ms,
             first_audio_ms: since(fin.first_audio),
             total_ms: since(Some(fin.now)),
-            barge_in: fin.outcome == Outcome::Interrupted,
+            barge_in: fin.barge_in,
             outcome: fin.outcome.as_str().to_string(),
             error: (!self.errors.is_empty()).then(|| self.errors.join("; ")),
         };
@@ -131,5 +131,7 @@ pub struct Finish<'a> {
     pub outcome: Outcome,
     pub heard: &'a str,
     pub first_audio: Option<Instant>,
+    /// The caller talked over it (not: the call ended or haru said goodbye meanwhile).
+    pub barge_in: bool,
     pub now: Instant,
 }

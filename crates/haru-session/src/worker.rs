@@ -148,6 +148,10 @@ impl Worker {
     ) -> Option<ProviderError> {
         let mut first_byte_reported = false;
         while let Some(text) = sentences.recv().await {
+            // "(웃음)", "—", an emoji: nothing to say, and not a reason to give up the reply.
+            if !text.chars().any(char::is_alphanumeric) {
+                continue;
+            }
             if let Err(e) = self.speak_sentence(text, &mut first_byte_reported).await {
                 return Some(e);
             }

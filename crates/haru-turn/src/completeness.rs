@@ -26,8 +26,24 @@ pub fn completeness(text: &str) -> f32 {
     } else {
         english(&last)
     };
+    // "and then", "but so": a conjunction and its adverb still lead somewhere.
+    let mut tail = core.split_whitespace().rev();
+    let (w1, w2) = (tail.next().unwrap_or(""), tail.next().unwrap_or(""));
+    if ["and", "but", "or", "so"].contains(&w2.to_lowercase().as_str())
+        && ["then", "so", "also", "yeah"].contains(&w1.to_lowercase().as_str())
+    {
+        return 0.1;
+    }
+    // A lone "so" / "well" / "그래서" is a turn being started, not an answer.
+    if core.split_whitespace().count() == 1 && OPENERS.contains(&last.as_str()) {
+        return 0.1;
+    }
     match (words, punct) {
-        // A word that cannot end a sentence outweighs the transcriber's punctuation.
+        // A question or exclamation is finished whatever its last word ("뭐라고?", "Really?"),
+        // unless it trails off on a filler or a conjunction.
+        (Some(w), Some('?' | '？' | '!' | '！')) if w > 0.06 => 0.95,
+        // Otherwise a word that cannot end a sentence outweighs the transcriber's full stop
+        // (Whisper puts one on partial clauses too).
         (Some(w), _) if w < 0.3 => w,
         (_, Some('?' | '？')) => 0.95,
         (_, Some(',' | '、')) => 0.2,
@@ -37,6 +53,18 @@ pub fn completeness(text: &str) -> f32 {
         (None, _) => 0.5,
     }
 }
+
+const OPENERS: &[&str] = &[
+    "so",
+    "well",
+    "and",
+    "but",
+    "then",
+    "그래서",
+    "그리고",
+    "그런데",
+    "근데",
+];
 
 fn is_hangul(c: char) -> bool {
     ('\u{AC00}'..='\u{D7A3}').contains(&c) || ('\u{1100}'..='\u{11FF}').contains(&c)
@@ -155,7 +183,11 @@ fn korean(last: &str) -> Option<f32> {
     if last.ends_with('요') {
         return Some(0.95);
     }
-    if KO_CONNECTIVE.iter().any(|e| last.ends_with(e)) && !last.ends_with("니다") {
+    // "-습니까/-ㅂ니까" ask a question; they are not the connective "-니까".
+    if last.ends_with("습니까") || last.ends_with("입니까") {
+        return Some(0.95);
+    }
+    if KO_CONNECTIVE.iter().any(|e| last.ends_with(e)) {
         return Some(0.15);
     }
     if last.chars().count() > 1 && KO_PARTICLES.iter().any(|p| last.ends_with(p)) {
@@ -167,13 +199,13 @@ fn korean(last: &str) -> Option<f32> {
     None
 }
 
-const EN_FILLERS: &[&str] = &["um", "uh", "er", "erm", "hmm", "mm", "uhm", "like", "ah"];
+const EN_FILLERS: &[&str] = &["um", "uh", "er", "erm", "hmm", "mm", "uhm", "ah"];
 /// Words a finished English sentence almost never ends on.
 const EN_OPEN: &[&str] = &[
-    "and", "but", "or", "so", "because", "cause", "then", "the", "a", "an", "to", "of", "in", "on",
-    "at", "for", "with", "my", "your", "his", "her", "their", "our", "is", "was", "were", "are",
-    "i", "if", "when", "that", "which", "who", "about", "from", "into", "just", "very", "really",
-    "went", "got", "some", "this", "we", "they", "he", "she", "it's", "i'm", "and...",
+    "and", "but", "or", "because", "cause", "the", "a", "an", "to", "of", "in", "on", "at", "for",
+    "with", "my", "your", "his", "her", "their", "our", "is", "was", "were", "are", "i", "if",
+    "when", "that", "which", "who", "about", "from", "into", "just", "very", "really", "went",
+    "got", "some", "this", "we", "they", "he", "she", "it's", "i'm", "and...",
 ];
 
 fn english(last: &str) -> Option<f32> {
@@ -259,6 +291,28 @@ mod tests {
         ] {
             assert!(done(t), "{t}: {}", completeness(t));
         }
+    }
+
+    #[test]
+    fn questions_and_exclamations_are_finished_whatever_their_last_word() {
+        for t in [
+            "괜찮습니까?",
+            "뭐라고?",
+            "최고!",
+            "어디 가는데?",
+            "너는?",
+            "Who is this?",
+            "Really?",
+            "Where are you from?",
+            "What's it like?",
+            "I think so.",
+        ] {
+            assert!(done(t), "{t}: {}", completeness(t));
+        }
+        // ...but not when they trail off on a filler or a conjunction.
+        assert!(going_on("and um?"));
+        assert!(going_on("So."));
+        assert!(going_on("그래서."));
     }
 
     #[test]
