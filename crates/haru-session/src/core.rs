@@ -731,6 +731,16 @@ impl CallCore {
     /// Ends the call in any state: what is playing is stored as heard so far, speculative
     /// words are kept, and the record closes once late transcripts are in.
     fn close(&mut self, reason: &str, now: Instant) {
+        let speculating = matches!(self.floor, Floor::Speculating(_));
+        // Words the caller was still saying as the call ended ("then bye" and a hang-up)
+        // that no speculative job has: transcribe them too before the record closes.
+        if let Some((audio, voiced_ms)) = self.detector.flush()
+            && !speculating
+        {
+            let mut r = self.answer_reply(audio, voiced_ms, now);
+            r.turn = self.next_turn();
+            self.cancel_keeping_words(&r);
+        }
         match self.take_floor() {
             Floor::Speculating(r) => self.abandon_speculation(r, now),
             Floor::Replying(r) => self.stop_reply(r, false, false, now),
@@ -740,9 +750,11 @@ impl CallCore {
             }
             Floor::Listening | Floor::Closing { .. } | Floor::Closed => {}
         }
+        // Late transcripts get the STT timeout, at most half a minute.
+        let wait = self.cfg.stt_timeout.min(Duration::from_secs(30));
         self.floor = Floor::Closing {
             reason: reason.to_string(),
-            deadline: now.checked_add(self.cfg.stt_timeout).unwrap_or(now),
+            deadline: now.checked_add(wait).unwrap_or(now),
         };
         if self.orphans.is_empty() {
             self.finish_close();

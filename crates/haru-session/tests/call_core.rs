@@ -245,6 +245,10 @@ fn the_goodbye_is_never_interrupted_and_ends_in_a_hang_up() {
     c.run(1500);
     assert_eq!(c.count(is_clear), 0);
     assert!(c.hung_up());
+    // The caller was still talking at the hang-up: those words are transcribed first
+    // (here the transcriber never answers, so the close waits out the STT timeout).
+    assert!(c.closed().is_none());
+    c.jump(Duration::from_secs(10));
     let (reason, transcript) = c.closed().unwrap();
     assert_eq!(reason, "goodbye");
     assert!(
@@ -755,5 +759,34 @@ fn absurd_durations_never_overflow_the_clock() {
     c.run(5000);
     c.jump(Duration::from_secs(3600));
     c.input(Input::Stop);
+    c.jump(Duration::from_secs(31));
     assert!(c.closed().is_some());
+}
+
+#[test]
+fn words_still_being_said_when_the_call_ends_are_kept() {
+    let mut cfg = config();
+    cfg.speculative = false;
+    let mut c = Call::new(cfg, true);
+    c.through_greeting();
+    c.say(&speech());
+    c.run_caller();
+    // The caller hangs up mid-sentence, before any end of turn.
+    c.input(Input::Stop);
+    assert!(c.closed().is_none(), "waits for the last words' transcript");
+    let (id, job) = c.jobs().pop().unwrap();
+    assert!(matches!(job, Job::Answer { .. }));
+    assert!(
+        c.cancelled().contains(&(id, true)),
+        "transcript only, no reply"
+    );
+    c.worker(
+        id,
+        WorkerEvent::Transcript {
+            text: "and then bye".into(),
+            stt_ms: 50,
+        },
+    );
+    let (_, transcript) = c.closed().unwrap();
+    assert!(transcript.ends_with("👤 and then bye"), "{transcript}");
 }

@@ -147,6 +147,15 @@ impl TurnDetector {
         }
     }
 
+    /// The call is ending mid-utterance: hands over what the caller has said so far (16 kHz,
+    /// voiced ms) if it is long enough to be words, and forgets the turn.
+    pub fn flush(&mut self) -> Option<(Vec<i16>, u32)> {
+        let said = (self.state == State::Speaking && self.voiced_ms >= self.cfg.min_utterance_ms)
+            .then(|| (self.trimmed(), self.voiced_ms));
+        self.reset();
+        said
+    }
+
     pub fn last_score(&self) -> f32 {
         self.last_score
     }
