@@ -785,13 +785,8 @@ impl CallCore {
     }
 
     fn store_message(&mut self, turn: i64, role: Role, content: String, interrupted: bool) {
-        let who = match role {
-            Role::User => "👤",
-            Role::Assistant => "🤖",
-            Role::Dtmf => "🔢",
-            Role::System => "⚙️",
-        };
-        self.transcript.push(format!("{who} {content}"));
+        self.transcript
+            .push(format!("{} {content}", crate::log::speaker(role)));
         self.actions
             .push_back(Action::Store(StoreOp::Message(NewMessage {
                 call_sid: self.call_sid.clone(),

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use haru_providers::{ChatModel, Synthesizer, Transcriber};
-use haru_store::{CallStore, Role};
+use haru_store::CallStore;
 use metrics::{counter, gauge};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -253,15 +253,7 @@ impl Session {
         match self.deps.store.messages(&self.call_sid).await {
             Ok(msgs) => Some(
                 msgs.iter()
-                    .map(|m| {
-                        let who = match m.role {
-                            Role::User => "👤",
-                            Role::Assistant => "🤖",
-                            Role::Dtmf => "🔢",
-                            Role::System => "⚙️",
-                        };
-                        format!("{who} {}", m.content)
-                    })
+                    .map(|m| format!("{} {}", log::speaker(m.role), m.content))
                     .collect::<Vec<_>>()
                     .join("\n"),
             ),
@@ -364,7 +356,7 @@ mod tests {
     use haru_providers::chat::TokenStream;
     use haru_providers::tts::AudioStream;
     use haru_providers::{ChatMessage, ProviderError};
-    use haru_store::{MemoryStore, NewMessage};
+    use haru_store::{MemoryStore, NewMessage, Role};
 
     struct Down;
     fn down(stage: &'static str) -> ProviderError {

@@ -1,6 +1,17 @@
 //! The seed's human-readable call log: a box at call start and end, a block per turn.
 
+use haru_store::Role;
 use tracing::info;
+
+/// How the call log's transcript marks who said a line.
+pub fn speaker(role: Role) -> &'static str {
+    match role {
+        Role::User => "👤",
+        Role::Assistant => "🤖",
+        Role::Dtmf => "🔢",
+        Role::System => "⚙️",
+    }
+}
 
 pub fn call_start(call_sid: &str, stream_sid: &str) {
     let line = "─".repeat(58);
