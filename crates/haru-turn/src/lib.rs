@@ -8,7 +8,9 @@
 
 mod completeness;
 mod detector;
+mod model;
 
 pub use completeness::completeness;
+pub use model::TurnModel;
 
 pub use detector::{TurnConfig, TurnDetector, TurnEvent, VAD_RATE};
