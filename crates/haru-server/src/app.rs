@@ -40,6 +40,46 @@ pub async fn build(cfg: Config) -> anyhow::Result<App> {
     build_with_store(cfg, store)
 }
 
+/// The audio end-of-turn model, if configured and installed. One ONNX session per core:
+/// pauses of different calls are judged in parallel, each on one thread.
+fn load_turn_model(
+    cfg: &crate::config::TurnModelConfig,
+    cpu_share: f64,
+) -> anyhow::Result<Option<Arc<dyn haru_turn::TurnModel>>> {
+    use crate::config::TurnModelConfig as C;
+    use haru_turn_model::{SmartTurn, SmartTurnPaths};
+    let (dir, required) = match cfg {
+        C::Off => return Ok(None),
+        C::Required(d) => (d, true),
+        C::IfPresent(d) => (d, false),
+    };
+    let paths = SmartTurnPaths::in_dir(dir);
+    if !paths.exist() {
+        if required {
+            anyhow::bail!(
+                "HARU_TURN_MODEL: {} or {} missing (scripts/install-engines.sh installs them)",
+                paths.model.display(),
+                paths.runtime.display()
+            );
+        }
+        tracing::info!(dir = %dir.display(), "no audio turn model installed: end of turn by silence and words");
+        return Ok(None);
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match SmartTurn::load(&paths, threads) {
+        Ok(m) => {
+            let m = m.with_cpu_share(cpu_share);
+            tracing::info!(model = %paths.model.display(), "audio turn model loaded (Smart Turn v3)");
+            Ok(Some(Arc::new(m)))
+        }
+        Err(e) if required => anyhow::bail!("HARU_TURN_MODEL: {e}"),
+        Err(e) => {
+            tracing::warn!(error = %e, "audio turn model not loaded: end of turn by silence and words");
+            Ok(None)
+        }
+    }
+}
+
 pub fn build_with_store(cfg: Config, store: Arc<dyn CallStore>) -> anyhow::Result<App> {
     let http = reqwest::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(5))
@@ -68,6 +108,7 @@ pub fn build_with_store(cfg: Config, store: Arc<dyn CallStore>) -> anyhow::Resul
             &p.tts_model,
             &p.tts_voice,
         )),
+        turn_model: load_turn_model(&cfg.turn_model, cfg.turn_model_cpu)?,
     };
     let twilio = match (&cfg.twilio.account_sid, &cfg.twilio.auth_token) {
         (Some(sid), Some(token)) => Some(TwilioClient::new(

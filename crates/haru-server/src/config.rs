@@ -76,6 +76,20 @@ pub struct Config {
     pub providers: ProviderConfig,
     pub twilio: TwilioConfig,
     pub session: SessionConfig,
+    pub turn_model: TurnModelConfig,
+    /// Share of one core the turn model may use per second (`HARU_TURN_MODEL_CPU`).
+    pub turn_model_cpu: f64,
+}
+
+/// Where the audio end-of-turn model (Smart Turn v3 and `libonnxruntime`) is found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TurnModelConfig {
+    /// `HARU_TURN_MODEL=off`: decide by silence and words only.
+    Off,
+    /// `HARU_TURN_MODEL=<dir>`: this directory must hold the model; start-up fails if not.
+    Required(std::path::PathBuf),
+    /// Default: use the model if `HARU_MODELS_DIR` (or `./models`) holds it.
+    IfPresent(std::path::PathBuf),
 }
 
 /// Reads variables through `get`, so tests can configure without touching the process env.
@@ -226,6 +240,18 @@ impl Config {
             incomplete_ms: s.parse("HARU_EOT_INCOMPLETE_MS", de.incomplete_ms)?,
             unknown_ms: s.parse("HARU_EOT_UNKNOWN_MS", de.unknown_ms)?,
             max_ms: s.parse("HARU_EOT_MAX_MS", de.max_ms)?,
+            sure_ms: s.parse("HARU_EOT_SURE_MS", de.sure_ms)?,
+            audio_finished: s.parse("HARU_EOT_AUDIO_FINISHED", de.audio_finished)?,
+            audio_unfinished: s.parse("HARU_EOT_AUDIO_UNFINISHED", de.audio_unfinished)?,
+        };
+        let turn_model = match s.opt("HARU_TURN_MODEL").as_deref() {
+            Some("off") | Some("none") => TurnModelConfig::Off,
+            Some(dir) => TurnModelConfig::Required(dir.into()),
+            None => TurnModelConfig::IfPresent(
+                s.opt("HARU_MODELS_DIR")
+                    .unwrap_or_else(|| "models".into())
+                    .into(),
+            ),
         };
         let session = SessionConfig {
             turn,
@@ -269,6 +295,8 @@ impl Config {
             providers,
             twilio,
             session,
+            turn_model,
+            turn_model_cpu: s.parse("HARU_TURN_MODEL_CPU", 0.1)?,
         })
     }
 }

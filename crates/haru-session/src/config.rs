@@ -40,6 +40,13 @@ pub struct EotConfig {
     pub unknown_ms: u32,
     /// The longest wait, however long this caller's pauses are.
     pub max_ms: u32,
+    /// Finished words that also *sound* finished (the audio turn model agrees): the
+    /// shortest wait. Without a turn model this is never used.
+    pub sure_ms: u32,
+    /// The turn model's probability at or above which the pause sounds finished...
+    pub audio_finished: f32,
+    /// ...and below which it sounds unfinished (a continuation rise, a word cut short).
+    pub audio_unfinished: f32,
 }
 
 impl Default for EotConfig {
@@ -55,6 +62,14 @@ impl Default for EotConfig {
             incomplete_ms: 1600,
             unknown_ms: 1000,
             max_ms: 3000,
+            // The sound only ever shortens a wait: finished words that also sound
+            // finished answer at 500 ms. Letting it lengthen waits (unfinished > 0) cost
+            // latency on every set and saved no cut-off: Smart Turn hears espeak's English
+            // ends and recordings cut right after the last word as unfinished
+            // (`haru bench --eot`, BENCHMARKS.md).
+            sure_ms: 500,
+            audio_finished: 0.5,
+            audio_unfinished: 0.0,
         }
     }
 }

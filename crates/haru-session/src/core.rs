@@ -66,6 +66,14 @@ enum Purpose {
     Goodbye,
 }
 
+/// One signal's reading of a pause.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Evidence {
+    Finished,
+    Unsure,
+    Unfinished,
+}
+
 struct Reply {
     id: ReplyId,
     purpose: Purpose,
@@ -77,6 +85,8 @@ struct Reply {
     producing: bool,
     /// The transcript asked to end the call (seen while speculating; acted on at commit).
     end_requested: bool,
+    /// The audio turn model's probability that the caller had finished at this pause.
+    sounds_finished: Option<f32>,
 }
 
 pub struct CallCore {
@@ -192,6 +202,10 @@ impl CallCore {
             self.on_transcript(id, text, stt_ms, now);
             return self.settle(now);
         }
+        if let WorkerEvent::TurnScore { finished, ms } = ev {
+            self.on_turn_score(id, finished, ms, now);
+            return self.settle(now);
+        }
         let (mut r, wrap): (Reply, fn(Reply) -> Floor) = match self.take_floor() {
             Floor::Speculating(r) if r.id == id => (r, Floor::Speculating),
             Floor::Replying(r) if r.id == id => (r, Floor::Replying),
@@ -203,7 +217,7 @@ impl CallCore {
             }
         };
         match ev {
-            WorkerEvent::Transcript { .. } => {}
+            WorkerEvent::Transcript { .. } | WorkerEvent::TurnScore { .. } => {}
             WorkerEvent::LlmFirstToken { ms } => {
                 r.record.llm_first_ms = Some(ms);
                 histogram!(m::LLM_FIRST_TOKEN_SECONDS).record(ms as f64 / 1000.0);
@@ -440,6 +454,7 @@ impl CallCore {
             record: TurnRecord::for_speech(eos, voiced_ms),
             producing: true,
             end_requested: false,
+            sounds_finished: None,
         }
     }
 
@@ -453,6 +468,7 @@ impl CallCore {
             record: TurnRecord::default(),
             producing: false,
             end_requested: false,
+            sounds_finished: None,
         };
         match self.phrases.lookup(&text) {
             Some(audio) => {
@@ -496,7 +512,7 @@ impl CallCore {
                     r.end_requested = true;
                 }
                 self.floor = Floor::Speculating(r);
-                self.decide_end_of_turn(&text, now);
+                self.decide_end_of_turn(now);
             }
             Floor::Replying(mut r) if r.id == id => {
                 r.record.stt_ms = Some(stt_ms);
@@ -513,25 +529,65 @@ impl CallCore {
         }
     }
 
-    /// The end-of-turn decision at a pause, once its words are known: how much silence
-    /// means "finished" for what was just said, and for this caller.
-    fn decide_end_of_turn(&mut self, text: &str, now: Instant) {
+    fn on_turn_score(&mut self, id: ReplyId, finished: f32, ms: i64, now: Instant) {
+        histogram!(m::TURN_MODEL_SECONDS).record(ms as f64 / 1000.0);
+        if let Floor::Speculating(r) = &mut self.floor
+            && r.id == id
+        {
+            r.sounds_finished = Some(finished);
+            self.decide_end_of_turn(now);
+        }
+    }
+
+    /// The end-of-turn decision at a pause: how much silence means "finished", from what
+    /// was said (the speculative transcript), how it sounded (the audio turn model, when
+    /// there is one) and this caller's own pauses. Re-taken as each signal arrives.
+    fn decide_end_of_turn(&mut self, now: Instant) {
         let eot = &self.cfg.eot;
         if eot.policy == EotPolicy::Silence {
             return;
         }
-        let score = completeness(text);
-        let wait = if text.is_empty() {
-            // Nothing was said (noise, a breath): the reply will be empty anyway.
-            eot.complete_ms
-        } else if score >= 0.8 {
-            self.patient(eot.complete_ms, 0.5)
-        } else if score <= 0.2 {
-            self.patient(eot.incomplete_ms, 1.5)
-        } else {
-            self.patient(eot.neutral_ms, 1.2)
+        let Floor::Speculating(r) = &self.floor else {
+            return;
         };
-        tracing::debug!(call_sid = %self.call_sid, score, wait, "end-of-turn decision");
+        let words = r.record.transcript.as_deref();
+        let sound = r.sounds_finished.map(|p| {
+            if p >= eot.audio_finished {
+                Evidence::Finished
+            } else if p < eot.audio_unfinished {
+                Evidence::Unfinished
+            } else {
+                Evidence::Unsure
+            }
+        });
+        let said = words.map(|t| {
+            let c = completeness(t);
+            if c >= 0.8 {
+                Evidence::Finished
+            } else if c <= 0.2 {
+                Evidence::Unfinished
+            } else {
+                Evidence::Unsure
+            }
+        });
+        use Evidence::*;
+        let wait = match (words, said, sound) {
+            // Nothing was said (noise, a breath): the reply will be empty anyway.
+            (Some(""), _, _) => eot.complete_ms,
+            // Words not back yet: wait for them, less if it already sounds finished.
+            (None, _, Some(Finished)) => self.patient(eot.unknown_ms.min(eot.neutral_ms), 1.2),
+            (None, _, _) => self.patient(eot.unknown_ms, 1.2),
+            // A connective ending, a particle, a filler, "and": the caller is going on,
+            // however the last syllable sounded.
+            (_, Some(Unfinished), _) => self.patient(eot.incomplete_ms, 1.5),
+            (_, Some(Finished), Some(Finished)) => self.patient(eot.sure_ms, 0.5),
+            (_, Some(Finished), Some(Unfinished)) => self.patient(eot.neutral_ms, 1.2),
+            (_, Some(Finished), _) => self.patient(eot.complete_ms, 0.5),
+            (_, _, Some(Finished)) => self.patient(eot.complete_ms, 0.8),
+            (_, _, Some(Unfinished)) => self.patient(eot.incomplete_ms, 1.5),
+            _ => self.patient(eot.neutral_ms, 1.2),
+        };
+        tracing::debug!(call_sid = %self.call_sid, ?said, ?sound, wait, "end-of-turn decision");
         self.require_silence(wait, now);
     }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use haru_providers::{ChatModel, Synthesizer, Transcriber};
 use haru_store::CallStore;
+use haru_turn::TurnModel;
 use metrics::{counter, gauge};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -27,6 +28,8 @@ pub struct Providers {
     pub stt: Arc<dyn Transcriber>,
     pub llm: Arc<dyn ChatModel>,
     pub tts: Arc<dyn Synthesizer>,
+    /// Judges each pause by its sound (Smart Turn); `None` decides by silence and words.
+    pub turn_model: Option<Arc<dyn TurnModel>>,
 }
 
 /// Everything a session needs from the server; shared between calls, all immutable or
@@ -416,6 +419,7 @@ mod tests {
                 stt: Arc::new(Down),
                 llm: Arc::new(Down),
                 tts: Arc::new(Down),
+                turn_model: None,
             },
             store: store.clone(),
             phrases: PhraseCache::default(),

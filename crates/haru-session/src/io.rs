@@ -60,6 +60,13 @@ pub enum WorkerEvent {
         text: String,
         stt_ms: i64,
     },
+    /// The audio end-of-turn model's verdict on the pause being answered: the probability
+    /// that the caller has finished, from how the turn sounds. Answer jobs only, when a
+    /// model is configured; it may come before or after the transcript.
+    TurnScore {
+        finished: f32,
+        ms: i64,
+    },
     LlmFirstToken {
         ms: i64,
     },

@@ -1,6 +1,8 @@
 //! Prometheus metric names (exported by the server on `GET /metrics`).
 
 pub const STT_SECONDS: &str = "haru_stt_seconds";
+pub const TURN_MODEL_SECONDS: &str = "haru_turn_model_seconds";
+pub const TURN_MODEL_SKIPPED_TOTAL: &str = "haru_turn_model_skipped_total";
 pub const LLM_FIRST_TOKEN_SECONDS: &str = "haru_llm_first_token_seconds";
 pub const TTS_FIRST_BYTE_SECONDS: &str = "haru_tts_first_byte_seconds";
 pub const FIRST_AUDIO_SECONDS: &str = "haru_end_of_speech_to_first_audio_seconds";

@@ -26,6 +26,9 @@ pub(crate) struct Worker {
     pub events: mpsc::UnboundedSender<(ReplyId, WorkerEvent)>,
 }
 
+/// Past this the verdict would come after the decision it was meant for.
+const TURN_MODEL_TIMEOUT: Duration = Duration::from_millis(500);
+
 fn timeout_error(stage: &'static str, after: Duration) -> ProviderError {
     ProviderError::Timeout { stage, after }
 }
@@ -62,12 +65,23 @@ impl Worker {
     ) -> (Option<i64>, Option<ProviderError>) {
         let started = Instant::now();
         let timeout = self.cfg.stt_timeout;
-        let text =
-            match tokio::time::timeout(timeout, self.providers.stt.transcribe(audio, rate)).await {
-                Ok(Ok(text)) => text.trim().to_string(),
-                Ok(Err(e)) => return (None, Some(e)),
-                Err(_) => return (None, Some(timeout_error("stt", timeout))),
-            };
+        let stt = tokio::time::timeout(timeout, self.providers.stt.transcribe(audio, rate));
+        // The audio verdict runs beside the transcriber (it is local and much faster) and
+        // is reported as soon as it is known; it never holds the transcript up.
+        let judge = self.judge_pause(audio, rate);
+        tokio::pin!(stt, judge);
+        let mut judged = false;
+        let stt = loop {
+            tokio::select! {
+                r = &mut stt => break r,
+                _ = &mut judge, if !judged => judged = true,
+            }
+        };
+        let text = match stt {
+            Ok(Ok(text)) => text.trim().to_string(),
+            Ok(Err(e)) => return (None, Some(e)),
+            Err(_) => return (None, Some(timeout_error("stt", timeout))),
+        };
         self.emit(WorkerEvent::Transcript {
             text: text.clone(),
             stt_ms: started.elapsed().as_millis() as i64,
@@ -80,6 +94,38 @@ impl Worker {
         tokio::select! {
             _ = stop.cancelled() => (None, None),
             r = self.reply(&messages) => r,
+        }
+    }
+
+    /// Asks the audio end-of-turn model about this pause, if there is one. A model error
+    /// or one slower than `TURN_MODEL_TIMEOUT` is logged and the decision goes on without
+    /// it.
+    async fn judge_pause(&self, audio: &[i16], rate: u32) {
+        let Some(model) = self.providers.turn_model.clone() else {
+            return;
+        };
+        if rate != haru_turn::VAD_RATE {
+            return;
+        }
+        let started = Instant::now();
+        let pcm = audio.to_vec();
+        let run = tokio::task::spawn_blocking(move || model.finished(&pcm));
+        match tokio::time::timeout(TURN_MODEL_TIMEOUT, run).await {
+            Ok(Ok(Ok(p))) => self.emit(WorkerEvent::TurnScore {
+                finished: p,
+                ms: started.elapsed().as_millis() as i64,
+            }),
+            // Skipped verdicts are expected under load (the model's CPU budget): counted,
+            // not warned about.
+            Ok(Ok(Err(e))) => {
+                metrics::counter!(crate::metrics::TURN_MODEL_SKIPPED_TOTAL).increment(1);
+                tracing::debug!(error = %e, "no turn model verdict; deciding without it");
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "turn model task failed"),
+            Err(_) => {
+                metrics::counter!(crate::metrics::TURN_MODEL_SKIPPED_TOTAL).increment(1);
+                tracing::debug!("turn model too slow; deciding without it");
+            }
         }
     }
 

@@ -132,6 +132,7 @@ impl World {
             stt: Arc::new(Stt(stt.clone(), "I went to the park.".into())),
             llm: Arc::new(Llm(llm.clone(), REPLY.into())),
             tts: Arc::new(Tts(tts.clone(), AtomicUsize::new(0))),
+            turn_model: None,
         };
         let mut cfg = config();
         cfg.greeting = String::new();
@@ -518,4 +519,44 @@ async fn the_callers_pause_habits_are_kept_across_calls() {
     assert_eq!(&holds[..3], [1200, 1300, 1250], "{holds:?}");
     assert_eq!(holds.len(), 4, "{holds:?}");
     assert!(holds[3] >= 150 && holds[3] < 600, "{holds:?}");
+}
+
+/// An audio turn model that records what it was asked and answers `verdict`.
+struct Ear {
+    heard: Mutex<Vec<usize>>,
+    verdict: Result<f32, String>,
+}
+
+impl haru_turn::TurnModel for Ear {
+    fn finished(&self, pcm_16k: &[i16]) -> Result<f32, String> {
+        self.heard.lock().unwrap().push(pcm_16k.len());
+        self.verdict.clone()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_turn_model_judges_each_pause_and_a_failing_one_costs_nothing() {
+    for verdict in [Ok(0.97), Err("model broke".to_string())] {
+        let mut w = World::new();
+        let ear = Arc::new(Ear {
+            heard: Mutex::new(Vec::new()),
+            verdict: verdict.clone(),
+        });
+        w.providers.turn_model = Some(ear.clone());
+        let call = w.start();
+        call.turn().await;
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        // It heard the utterance at 16 kHz (about twice the 8 kHz samples said)...
+        let heard = ear.heard.lock().unwrap().clone();
+        assert!(!heard.is_empty(), "{verdict:?}: the model was never asked");
+        assert!(
+            heard.iter().all(|&n| n + 16_000 >= speech().len() * 2),
+            "{verdict:?}: {heard:?}"
+        );
+        // ...and the turn was answered either way.
+        assert!(!call.audio().is_empty(), "{verdict:?}: no answer");
+        call.stop().await;
+        let msgs = w.store.messages(SID).await.unwrap();
+        assert!(msgs.iter().any(|m| m.content == REPLY), "{verdict:?}");
+    }
 }

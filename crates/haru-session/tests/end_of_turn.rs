@@ -241,3 +241,143 @@ fn a_caller_known_from_earlier_calls_gets_their_patience_from_the_first_pause() 
     // What was learned goes back with the call.
     assert_eq!(c.core.holds(), [1200, 1300, 1250]);
 }
+
+/// A pause whose words and sound both say "finished": the sound verdict comes from the
+/// audio turn model `model_ms` into the pause.
+fn first_audio_with_sound(words: &str, sound: Option<f32>) -> Option<u64> {
+    let mut c = Call::new(adaptive(), true);
+    c.through_greeting();
+    c.say(&speech());
+    c.run_caller();
+    c.run(300);
+    let id = c.last_answer();
+    if let Some(p) = sound {
+        c.worker(
+            id,
+            WorkerEvent::TurnScore {
+                finished: p,
+                ms: 40,
+            },
+        );
+    }
+    c.worker(
+        id,
+        WorkerEvent::Transcript {
+            text: words.into(),
+            stt_ms: 50,
+        },
+    );
+    c.sentence(id, "How nice.", 5);
+    c.worker(
+        id,
+        WorkerEvent::Finished {
+            llm_total_ms: Some(50),
+        },
+    );
+    c.run(2500);
+    c.turns()
+        .pop()
+        .and_then(|t| t.first_audio_ms)
+        .map(|ms| ms as u64)
+}
+
+#[test]
+fn finished_words_that_also_sound_finished_are_answered_sooner() {
+    let words = "I went to the dentist today.";
+    let alone = first_audio_with_sound(words, None).expect("answered");
+    let sure = first_audio_with_sound(words, Some(0.93)).expect("answered");
+    let unsure = first_audio_with_sound(words, Some(0.2)).expect("answered");
+    assert!(
+        sure + 80 <= alone,
+        "words+sound {sure} ms vs words alone {alone} ms"
+    );
+    // A sound that is not clearly finished never makes haru wait longer than the words.
+    assert!(
+        unsure <= alone + 20,
+        "unsure sound {unsure} ms vs {alone} ms"
+    );
+}
+
+#[test]
+fn a_connective_ending_waits_however_finished_it_sounds() {
+    let mut c = Call::new(adaptive(), true);
+    c.through_greeting();
+    c.say(&speech());
+    c.run_caller();
+    c.run(300);
+    let id = c.last_answer();
+    c.worker(
+        id,
+        WorkerEvent::TurnScore {
+            finished: 0.99,
+            ms: 40,
+        },
+    );
+    c.worker(
+        id,
+        WorkerEvent::Transcript {
+            text: "병원에 갔는데".into(),
+            stt_ms: 60,
+        },
+    );
+    c.run(1100);
+    assert!(!committed(&c, "병원에 갔는데"), "cut off after a -는데");
+}
+
+#[test]
+fn a_finished_sound_shortens_the_wait_for_slow_words_but_not_to_nothing() {
+    // The words never come in time; the caller speaks again ~950 ms into the pause.
+    // Returns whether that pause had already ended the turn.
+    let ended_before_950 = |sound: Option<f32>, wait_ms: u64| {
+        let mut c = Call::new(adaptive(), true);
+        c.through_greeting();
+        c.say(&speech());
+        c.run_caller();
+        c.run(300);
+        let id = c.last_answer();
+        if let Some(p) = sound {
+            c.worker(
+                id,
+                WorkerEvent::TurnScore {
+                    finished: p,
+                    ms: 40,
+                },
+            );
+        }
+        c.run(wait_ms - 300);
+        c.say(&speech());
+        c.run(200);
+        // A pause that had not ended the turn is a hold: its speculation is dropped.
+        !c.cancelled().contains(&(id, false))
+    };
+    // Without the sound the words' unknown wait (1,000 ms) holds the floor...
+    assert!(!ended_before_950(None, 950));
+    // ...a finished sound ends the turn at the neutral wait (800 ms)...
+    assert!(ended_before_950(Some(0.95), 950));
+    // ...but never at the shortest one.
+    assert!(!ended_before_950(Some(0.95), 560));
+}
+
+#[test]
+fn a_verdict_for_a_stale_pause_changes_nothing() {
+    let mut c = Call::new(adaptive(), true);
+    c.through_greeting();
+    let turns = c.turns().len();
+    let id = pause_with_words(&mut c, "아침에 일어나서", 350);
+    // The caller goes on: that speculation is cancelled...
+    c.say(&speech());
+    c.run(200);
+    assert!(c.cancelled().contains(&(id, false)));
+    // ...and its late verdict must not end the new utterance.
+    c.worker(
+        id,
+        WorkerEvent::TurnScore {
+            finished: 1.0,
+            ms: 400,
+        },
+    );
+    c.run_caller();
+    c.run(100);
+    assert_eq!(c.turns().len(), turns);
+    assert!(c.said_by(Role::User).is_empty());
+}

@@ -6,6 +6,7 @@ mod mel;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
@@ -56,7 +57,16 @@ pub struct SmartTurn {
     /// One session per worker thread: a run needs `&mut Session`.
     sessions: Vec<Mutex<Session>>,
     mel: LogMel,
+    /// At most this share of one core per second goes to verdicts (~35 ms each); past it
+    /// a pause is decided without one, so the model never starves the calls themselves.
+    cpu_share: f64,
+    spent: Mutex<(Instant, Duration)>,
 }
+
+const BUDGET_WINDOW: Duration = Duration::from_secs(1);
+
+/// The default CPU budget: a tenth of a core (about three verdicts a second).
+pub const DEFAULT_CPU_SHARE: f64 = 0.1;
 
 impl SmartTurn {
     /// Loads the model with `threads` independent sessions (one intra-op thread each), so
@@ -80,7 +90,33 @@ impl SmartTurn {
         Ok(Self {
             sessions,
             mel: LogMel::new(),
+            cpu_share: DEFAULT_CPU_SHARE,
+            spent: Mutex::new((Instant::now(), Duration::ZERO)),
         })
+    }
+
+    /// Sets the CPU budget (share of one core, e.g. 0.1); 1.0 or more is unbounded
+    /// on one thread.
+    pub fn with_cpu_share(mut self, share: f64) -> Self {
+        self.cpu_share = share.max(0.0);
+        self
+    }
+
+    /// Whether this second's budget has room for another verdict.
+    fn within_budget(&self) -> bool {
+        let Ok(mut spent) = self.spent.lock() else {
+            return false;
+        };
+        if spent.0.elapsed() >= BUDGET_WINDOW {
+            *spent = (Instant::now(), Duration::ZERO);
+        }
+        spent.1.as_secs_f64() < self.cpu_share * BUDGET_WINDOW.as_secs_f64()
+    }
+
+    fn charge(&self, d: Duration) {
+        if let Ok(mut spent) = self.spent.lock() {
+            spent.1 += d;
+        }
     }
 
     fn run(&self, session: &mut Session, features: &[f32]) -> Result<f32, String> {
@@ -100,16 +136,19 @@ impl SmartTurn {
 
 impl haru_turn::TurnModel for SmartTurn {
     fn finished(&self, pcm_16k: &[i16]) -> Result<f32, String> {
-        let features = self.mel.features(pcm_16k);
-        // Take a free session, else wait for the first.
-        for s in &self.sessions {
-            if let Ok(mut s) = s.try_lock() {
-                return self.run(&mut s, &features);
-            }
+        if !self.within_budget() {
+            return Err("over its CPU budget this second".into());
         }
-        let mut s = self.sessions[0]
-            .lock()
-            .map_err(|_| "Smart Turn session poisoned".to_string())?;
-        self.run(&mut s, &features)
+        let started = Instant::now();
+        let features = self.mel.features(pcm_16k);
+        // A free session, or none: a verdict that waited would come too late to matter.
+        let result = self
+            .sessions
+            .iter()
+            .find_map(|s| s.try_lock().ok())
+            .map(|mut s| self.run(&mut s, &features))
+            .unwrap_or_else(|| Err("every session busy".into()));
+        self.charge(started.elapsed());
+        result
     }
 }

@@ -24,7 +24,9 @@ fn model() -> SmartTurn {
         paths.exist(),
         "{paths:?} missing (run scripts/install-engines.sh)"
     );
-    SmartTurn::load(&paths, 1).expect("load")
+    SmartTurn::load(&paths, 1)
+        .expect("load")
+        .with_cpu_share(f64::INFINITY)
 }
 
 /// Reference values from pipecat's own numpy feature code on the same clip.
@@ -66,4 +68,12 @@ fn silence_and_empty_audio_do_not_fail() {
         let p = m.finished(&pcm).expect("run");
         assert!((0.0..=1.0).contains(&p));
     }
+}
+
+#[test]
+fn past_its_cpu_budget_the_model_declines_at_once() {
+    let m = model().with_cpu_share(0.0);
+    let pcm = speech("clone-test.wav");
+    let e = m.finished(&pcm).expect_err("over budget");
+    assert!(e.contains("budget"), "{e}");
 }
