@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use haru_providers::ChatMessage;
 use haru_store::{NewMessage, Role};
-use haru_turn::{TurnDetector, TurnEvent, VAD_RATE, completeness};
+use haru_turn::{TurnDetector, TurnEvent, VAD_RATE, completeness, is_backchannel};
 use metrics::{counter, histogram};
 use tracing::{info, warn};
 
@@ -87,6 +87,9 @@ struct Reply {
     end_requested: bool,
     /// The audio turn model's probability that the caller had finished at this pause.
     sounds_finished: Option<f32>,
+    /// The caller's words began over haru's reply: a lone "응" / "uh-huh" is a backchannel,
+    /// stored but not answered.
+    over_reply: bool,
 }
 
 pub struct CallCore {
@@ -115,7 +118,15 @@ pub struct CallCore {
     goodbye_deadline: Option<Instant>,
     /// This caller's recent mid-turn pauses (ms of silence before they went on).
     holds: VecDeque<u32>,
+    /// When haru last finished (or stopped) speaking.
+    spoke_until: Option<Instant>,
+    /// The caller's current utterance began while haru was speaking, or just after.
+    over_reply: bool,
 }
+
+/// Speech that starts this soon after haru stopped still overlaps its reply (the VAD
+/// reports a start 160 ms in, and listeners answer a reply's last word as it ends).
+const BACKCHANNEL_GRACE: Duration = Duration::from_millis(700);
 
 /// Mid-turn pauses remembered per call, for the caller's own patience.
 const HOLDS_KEPT: usize = 12;
@@ -144,6 +155,8 @@ impl CallCore {
             quiet_since: now,
             idle_prompted: false,
             pause_eos: None,
+            spoke_until: None,
+            over_reply: false,
             orphans: Vec::new(),
             goodbye_deadline: None,
             holds: VecDeque::new(),
@@ -368,6 +381,10 @@ impl CallCore {
             TurnEvent::SpeechStarted => {
                 self.quiet_since = now;
                 self.idle_prompted = false;
+                self.over_reply = matches!(self.floor, Floor::Replying(_) | Floor::Ending(_))
+                    || self
+                        .spoke_until
+                        .is_some_and(|t| now.saturating_duration_since(t) <= BACKCHANNEL_GRACE);
             }
             TurnEvent::Paused { audio, voiced_ms } => {
                 let eos = now.checked_sub(ms(self.cfg.turn.pause_ms)).unwrap_or(now);
@@ -455,6 +472,7 @@ impl CallCore {
             producing: true,
             end_requested: false,
             sounds_finished: None,
+            over_reply: self.over_reply,
         }
     }
 
@@ -469,6 +487,7 @@ impl CallCore {
             producing: false,
             end_requested: false,
             sounds_finished: None,
+            over_reply: false,
         };
         match self.phrases.lookup(&text) {
             Some(audio) => {
@@ -491,6 +510,9 @@ impl CallCore {
         r.turn = self.next_turn();
         if let Some(text) = r.record.transcript.clone() {
             self.save_user(r.turn, &text);
+            if self.is_backchannel(&r, &text) {
+                return self.keep_backchannel(r, now);
+            }
         }
         if r.end_requested {
             self.answer_with_goodbye(r, now);
@@ -518,7 +540,9 @@ impl CallCore {
                 r.record.stt_ms = Some(stt_ms);
                 r.record.transcript = Some(text.clone());
                 self.save_user(r.turn, &text);
-                if end {
+                if self.is_backchannel(&r, &text) {
+                    self.keep_backchannel(r, now);
+                } else if end {
                     self.cancel(r.id, false);
                     self.answer_with_goodbye(r, now);
                 } else {
@@ -527,6 +551,36 @@ impl CallCore {
             }
             other => self.floor = other,
         }
+    }
+
+    /// "응", "네", "uh-huh" said over haru's reply, when that reply asked nothing: the
+    /// caller is listening, not taking the turn.
+    fn is_backchannel(&self, r: &Reply, text: &str) -> bool {
+        let asked = self
+            .history
+            .iter()
+            .rev()
+            .find(|m| m.role == "assistant")
+            .is_some_and(|m| m.content.trim_end().ends_with(['?', '？']));
+        r.purpose == Purpose::Answer && r.over_reply && !asked && is_backchannel(text)
+    }
+
+    /// The backchannel's words are kept (already stored by the caller); haru says nothing
+    /// and keeps listening.
+    fn keep_backchannel(&mut self, r: Reply, now: Instant) {
+        info!(call_sid = %self.call_sid, turn = r.turn, "backchannel: kept, not answered");
+        self.cancel(r.id, false);
+        let timing = r.record.finish(Finish {
+            call_sid: &self.call_sid,
+            turn: r.turn,
+            outcome: Outcome::Backchannel,
+            heard: "",
+            first_audio: None,
+            barge_in: false,
+            now,
+        });
+        self.actions.push_back(Action::Store(StoreOp::Turn(timing)));
+        self.floor = Floor::Listening;
     }
 
     fn on_turn_score(&mut self, id: ReplyId, finished: f32, ms: i64, now: Instant) {
@@ -645,6 +699,8 @@ impl CallCore {
     fn barge_in(&mut self, now: Instant) {
         if let Floor::Replying(r) = self.take_floor() {
             counter!(m::BARGE_INS_TOTAL).increment(1);
+            // The caller took the floor: whatever they say is a turn, not a backchannel.
+            self.over_reply = false;
             info!(call_sid = %self.call_sid, turn = r.turn, "barge-in: the caller interrupted the reply");
             self.stop_reply(r, true, true, now);
         }
@@ -777,6 +833,7 @@ impl CallCore {
         });
         self.actions.push_back(Action::Store(StoreOp::Turn(timing)));
         self.quiet_since = now;
+        self.spoke_until = Some(now);
     }
 
     fn hang_up(&mut self, now: Instant) {

@@ -21,6 +21,8 @@ pub enum Outcome {
     Interrupted,
     /// Dropped before anything was committed (the call ended while haru was still thinking).
     Cancelled,
+    /// The caller's "응" / "uh-huh" over haru's reply: kept, not answered.
+    Backchannel,
 }
 
 impl Outcome {
@@ -33,6 +35,7 @@ impl Outcome {
             Outcome::Phrase => "phrase",
             Outcome::Interrupted => "interrupted",
             Outcome::Cancelled => "cancelled",
+            Outcome::Backchannel => "backchannel",
         }
     }
 }

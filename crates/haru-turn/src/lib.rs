@@ -6,10 +6,12 @@
 //! `end_silence_ms` never splits one, and `pause_ms` of silence raises an early
 //! [`TurnEvent::Paused`] so the session can start transcribing speculatively.
 
+mod backchannel;
 mod completeness;
 mod detector;
 mod model;
 
+pub use backchannel::is_backchannel;
 pub use completeness::completeness;
 pub use model::TurnModel;
 
