@@ -228,8 +228,14 @@ pub fn run_sweep(set: &[Turn], stt_delay_ms: u64, model: Option<&dyn TurnModel>)
             points.extend(fam_points);
         }
     }
+    // The model's cost spread over the caller's audio: one verdict per pause, ~35 ms each.
+    let speech_s: f64 = set.iter().map(|t| t.end_ms as f64 / 1000.0).sum();
+    let model_ms_per_frame = judge
+        .as_ref()
+        .map(|j| j.cpu.as_secs_f64() * 1000.0 / (speech_s * 50.0).max(1.0));
     EotReport {
         stt_delay_ms,
+        model_ms_per_frame,
         model_ms: judge.as_ref().and_then(Judge::mean_ms),
         points,
         summaries,
