@@ -1,4 +1,6 @@
-//! Bearer-token auth; loopback-only when no token is configured.
+//! Bearer-token auth. With no token the API is off, unless explicitly opened to real
+//! loopback peers (`HARU_API_LOCAL_ONLY=1`): behind ngrok or a reverse proxy on the same
+//! host every request arrives from loopback, so "local" alone proves nothing.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,8 +14,14 @@ use subtle::ConstantTimeEq;
 
 use crate::ApiError;
 
-pub async fn require(State(token): State<Option<Arc<str>>>, req: Request, next: Next) -> Response {
-    match check(token.as_deref(), &req) {
+#[derive(Clone)]
+pub struct Access {
+    pub token: Option<Arc<str>>,
+    pub local_only: bool,
+}
+
+pub async fn require(State(access): State<Access>, req: Request, next: Next) -> Response {
+    match check(&access, &req) {
         Ok(()) => next.run(req).await,
         Err(e) => e.into_response(),
     }
@@ -28,8 +36,34 @@ fn peer(req: &Request) -> Option<SocketAddr> {
         .or_else(|| ext.get::<MockConnectInfo<SocketAddr>>().map(|m| m.0))
 }
 
-fn check(token: Option<&str>, req: &Request) -> Result<(), ApiError> {
-    let Some(expected) = token else {
+/// Headers a proxy or tunnel adds: their presence means the real client is elsewhere.
+const FORWARDING: &[&str] = &[
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "x-original-forwarded-for",
+    "cf-connecting-ip",
+    "true-client-ip",
+    "ngrok-trace-id",
+];
+
+/// Whether the request came from this host directly (no proxy in between).
+pub fn direct_loopback(peer: Option<SocketAddr>, headers: &axum::http::HeaderMap) -> bool {
+    peer.is_some_and(|p| p.ip().is_loopback())
+        && !FORWARDING.iter().any(|h| headers.contains_key(*h))
+}
+
+fn check(access: &Access, req: &Request) -> Result<(), ApiError> {
+    let Some(expected) = access.token.as_deref() else {
+        if !access.local_only {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "the operator API is disabled: set HARU_API_TOKEN (or HARU_API_LOCAL_ONLY=1 for \
+                 loopback-only access without a proxy)",
+            ));
+        }
         // No secret to check, so the network position is the only protection left.
         let peer = peer(req).ok_or_else(|| {
             ApiError::new(
@@ -38,12 +72,13 @@ fn check(token: Option<&str>, req: &Request) -> Result<(), ApiError> {
                  into_make_service_with_connect_info::<SocketAddr>())",
             )
         })?;
-        return if peer.ip().is_loopback() {
+        return if direct_loopback(Some(peer), req.headers()) {
             Ok(())
         } else {
             Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                "no HARU_API_TOKEN is configured: only loopback clients are allowed",
+                "no HARU_API_TOKEN is configured: only direct loopback clients are allowed \
+                 (not through a proxy or tunnel)",
             ))
         };
     };

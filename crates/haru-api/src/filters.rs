@@ -44,17 +44,30 @@ pub fn limit(v: Option<i64>) -> Result<i64, String> {
     }
 }
 
+/// Far beyond any real table; keeps `offset + limit` and SQLite's OFFSET in range.
+const MAX_OFFSET: i64 = 1_000_000_000;
+
 pub fn offset(v: Option<i64>) -> Result<i64, String> {
     match v {
         None => Ok(0),
-        Some(n) if n >= 0 => Ok(n),
-        Some(n) => Err(format!("`offset` must not be negative, got {n}")),
+        Some(n) if (0..=MAX_OFFSET).contains(&n) => Ok(n),
+        Some(n) => Err(format!(
+            "`offset` must be between 0 and {MAX_OFFSET}, got {n}"
+        )),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offsets_are_bounded_so_page_arithmetic_cannot_overflow() {
+        assert_eq!(offset(Some(i64::MAX)).map_err(|_| ()), Err(()));
+        assert_eq!(offset(Some(-1)).map_err(|_| ()), Err(()));
+        assert_eq!(offset(Some(MAX_OFFSET)), Ok(MAX_OFFSET));
+        assert!(MAX_OFFSET.checked_add(MAX_LIMIT + 1).is_some());
+    }
 
     #[test]
     fn dates_are_local_days() {

@@ -28,20 +28,26 @@ pub struct ApiState {
     pub store: Arc<dyn CallStore>,
     pub sqlite: SqlitePool,
     pub postcall: Arc<PostCall>,
-    /// `HARU_API_TOKEN`. Without one, only loopback peers are served.
+    /// `HARU_API_TOKEN`. Without one the API is disabled, unless `local_only`.
     pub api_token: Option<String>,
+    /// `HARU_API_LOCAL_ONLY=1`: with no token, serve a real loopback peer whose request
+    /// carries no forwarding headers (behind a tunnel or proxy every peer is loopback).
+    pub local_only: bool,
 }
 
 /// Routes under `/api/...` (authenticated) and `/openapi.json` (public). No fallback,
 /// so it merges into the server's router.
 pub fn router(state: ApiState) -> Router {
-    let token = state
-        .api_token
-        .clone()
-        .filter(|t| !t.trim().is_empty())
-        .map(Arc::<str>::from);
+    let access = auth::Access {
+        token: state
+            .api_token
+            .clone()
+            .filter(|t| !t.trim().is_empty())
+            .map(Arc::<str>::from),
+        local_only: state.local_only,
+    };
     routes::api()
-        .route_layer(axum::middleware::from_fn_with_state(token, auth::require))
+        .route_layer(axum::middleware::from_fn_with_state(access, auth::require))
         .with_state(state)
         .merge(openapi::router())
 }

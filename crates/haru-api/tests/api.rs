@@ -161,6 +161,8 @@ async fn env(token: Option<&str>) -> Env {
         sqlite: store.pool().clone(),
         postcall: pc,
         api_token: token.map(str::to_string),
+        // Tests without a token run in the explicit loopback-only mode.
+        local_only: token.is_none(),
     };
     Env {
         path,
@@ -199,10 +201,31 @@ fn sids(v: &Value) -> Vec<&str> {
 }
 
 #[tokio::test]
-async fn without_a_token_only_loopback_peers_are_served() {
+async fn without_a_token_the_api_is_disabled_unless_opened_to_direct_loopback() {
     let e = env(None).await;
+    // The default: no token, no API (behind a tunnel every peer is loopback).
+    let mut closed = e.state.clone();
+    closed.local_only = false;
+    let base = serve(closed).await;
+    let (status, v) = get(&base, "/api/calls").await;
+    assert_eq!(status, 403);
+    assert!(
+        v["error"].as_str().unwrap_or("").contains("HARU_API_TOKEN"),
+        "{v}"
+    );
+    // HARU_API_LOCAL_ONLY=1: a direct loopback peer is served...
     let base = serve(e.state.clone()).await;
     assert_eq!(get(&base, "/api/calls").await.0, 200);
+    // ...but not one that came through a proxy or tunnel (ngrok adds X-Forwarded-For).
+    for h in ["x-forwarded-for", "forwarded", "x-real-ip"] {
+        let r = reqwest::Client::new()
+            .get(format!("{base}/api/calls"))
+            .header(h, "203.0.113.7")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 403, "{h}");
+    }
 
     let remote =
         router(e.state.clone()).layer(MockConnectInfo(SocketAddr::from(([10, 1, 2, 3], 4000))));
@@ -302,6 +325,9 @@ async fn calls_are_paged_and_filtered() {
         "/api/calls?limit=abc",
         "/api/calls?from=yesterday",
         "/api/calls?offset=-1",
+        "/api/calls?offset=9223372036854775807",
+        "/api/schedules/upcoming?offset=9223372036854775807",
+        "/api/jobs?offset=9223372036854775807",
     ] {
         let (s, v) = get(&base, bad).await;
         assert_eq!(s, 400, "{bad}");

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use haru_providers::{Endpoint, OpenAiChat, OpenAiSynthesizer, OpenAiTranscriber};
 use haru_session::{CallEnded, PhraseCache, Providers, SessionDeps};
 use haru_store::CallStore;
@@ -25,6 +24,8 @@ pub struct AppState {
     pub store: Arc<dyn CallStore>,
     pub twilio: Option<TwilioClient>,
     pub deps: SessionDeps,
+    /// Media streams waiting for their `start` (each holds a permit until then).
+    pub streams_waiting: Arc<tokio::sync::Semaphore>,
 }
 
 pub struct App {
@@ -130,6 +131,7 @@ pub fn build_with_store(cfg: Config, store: Arc<dyn CallStore>) -> anyhow::Resul
         ended: Some(ended_tx),
     };
     let state = AppState {
+        streams_waiting: Arc::new(tokio::sync::Semaphore::new(cfg.max_pending_streams.max(1))),
         cfg: Arc::new(cfg),
         store,
         twilio,
@@ -214,42 +216,35 @@ impl App {
         }
     }
 
-    /// Serves until `shutdown` is cancelled. Connection info is kept for loopback checks.
+    /// Serves until `shutdown` is cancelled, with the configured connection limits.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
-        let addr = listener.local_addr()?;
-        self.log_startup(addr);
-        // Nagle would hold back 20 ms media frames behind delayed ACKs (~40 ms stalls).
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(
-            listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+        self.log_startup(listener.local_addr()?);
+        let limits = self.state.cfg.limits.clone();
+        crate::serve::serve(listener, self.router, limits, shutdown).await
     }
 
-    /// Serves a prepared router (used by tests and tools that merged extra routes).
+    /// Serves a prepared router (used by tests and tools that merged extra routes) with the
+    /// default connection limits.
     pub async fn serve_router(
         listener: TcpListener,
         router: Router,
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+        crate::serve::serve(listener, router, crate::serve::Limits::default(), shutdown).await
+    }
+
+    /// Serves a prepared router with these limits.
+    pub async fn serve_router_with(
+        listener: TcpListener,
+        router: Router,
+        limits: crate::serve::Limits,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<()> {
+        crate::serve::serve(listener, router, limits, shutdown).await
     }
 
     pub fn into_parts(self) -> (Router, AppState, mpsc::UnboundedReceiver<CallEnded>) {

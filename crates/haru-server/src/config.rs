@@ -72,11 +72,17 @@ pub struct Config {
     pub database_url: String,
     pub log_format: LogFormat,
     pub api_token: Option<Secret>,
+    /// `HARU_API_LOCAL_ONLY=1`: without a token, the REST API serves direct loopback peers.
+    pub api_local_only: bool,
     pub timezone: String,
     pub providers: ProviderConfig,
     pub twilio: TwilioConfig,
     pub session: SessionConfig,
     pub turn_model: TurnModelConfig,
+    /// Connection limits at the edge (`HARU_*_TIMEOUT_MS`, `HARU_MAX_*`).
+    pub limits: crate::serve::Limits,
+    /// Media streams that may wait for their `start` at once (`HARU_MAX_PENDING_STREAMS`).
+    pub max_pending_streams: usize,
     /// Share of one core the turn model may use per second (`HARU_TURN_MODEL_CPU`).
     pub turn_model_cpu: f64,
 }
@@ -135,6 +141,30 @@ impl<F: Fn(&str) -> Option<String>> Source<F> {
             }),
         }
     }
+}
+
+fn limits<F: Fn(&str) -> Option<String>>(
+    s: &Source<F>,
+) -> Result<crate::serve::Limits, ConfigError> {
+    let d = crate::serve::Limits::default();
+    let ms = |var: &'static str,
+              default: std::time::Duration|
+     -> Result<std::time::Duration, ConfigError> {
+        let v: u64 = s.parse(var, default.as_millis() as u64)?;
+        if v == 0 {
+            return Err(ConfigError {
+                var,
+                message: "must be above 0".into(),
+            });
+        }
+        Ok(std::time::Duration::from_millis(v))
+    };
+    Ok(crate::serve::Limits {
+        header_timeout: ms("HARU_HEADER_TIMEOUT_MS", d.header_timeout)?,
+        body_timeout: ms("HARU_BODY_TIMEOUT_MS", d.body_timeout)?,
+        max_connections: s.parse("HARU_MAX_CONNECTIONS", d.max_connections)?,
+        max_pending: s.parse("HARU_MAX_PENDING_CONNECTIONS", d.max_pending)?,
+    })
 }
 
 impl Config {
@@ -291,12 +321,24 @@ impl Config {
             database_url: s.or("HARU_DATABASE_URL", "sqlite:haru.db"),
             log_format,
             api_token: s.opt("HARU_API_TOKEN").map(Secret),
+            api_local_only: match s.opt("HARU_API_LOCAL_ONLY").as_deref() {
+                None | Some("0") | Some("false") => false,
+                Some("1") | Some("true") => true,
+                Some(other) => {
+                    return Err(ConfigError {
+                        var: "HARU_API_LOCAL_ONLY",
+                        message: format!("`{other}`: expected 1 or 0"),
+                    });
+                }
+            },
             timezone: s.or("HARU_TIMEZONE", "Asia/Seoul"),
             providers,
             twilio,
             session,
             turn_model,
             turn_model_cpu: s.parse("HARU_TURN_MODEL_CPU", 0.1)?,
+            limits: limits(s)?,
+            max_pending_streams: s.parse("HARU_MAX_PENDING_STREAMS", 128usize)?,
         })
     }
 }

@@ -4,9 +4,11 @@
 //! until the shutdown token fires. Integration tests spawn the real app on a random port.
 
 pub mod app;
+mod budget;
 pub mod config;
 mod error;
 mod metrics;
+pub mod serve;
 mod twilio_routes;
 mod ws;
 

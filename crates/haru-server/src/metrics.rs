@@ -23,3 +23,70 @@ pub fn handle() -> Option<PrometheusHandle> {
         })
         .clone()
 }
+
+/// Media streams refused before a session started, by `reason`.
+pub const STREAMS_REFUSED_TOTAL: &str = "haru_streams_refused_total";
+/// Voice webhooks refused (replays of a call already streaming or over, malformed SIDs).
+pub const WEBHOOKS_REFUSED_TOTAL: &str = "haru_webhooks_refused_total";
+/// Streams closed for abuse after they started, by `reason` (rate, flood).
+pub const STREAMS_CLOSED_TOTAL: &str = "haru_streams_closed_total";
+/// Per-call floods dropped, by `kind` (dtmf, mark).
+pub const FLOOD_DROPPED_TOTAL: &str = "haru_flood_dropped_total";
+/// Connections closed for being too slow, by `stage` (headers, body, start).
+pub const SLOW_CLIENTS_TOTAL: &str = "haru_slow_clients_total";
+/// Connections refused at the connection cap.
+pub const CONNECTIONS_REFUSED_TOTAL: &str = "haru_connections_refused_total";
+/// Warnings not logged because too many came at once.
+pub const LOGS_SUPPRESSED_TOTAL: &str = "haru_logs_suppressed_total";
+
+/// At most `per_second` log lines a second; the rest are counted, not written. Keeps a
+/// flood of bad input from becoming a flood of log (154 bytes a frame, unbounded).
+pub struct LogLimiter {
+    per_second: u32,
+    state: std::sync::Mutex<Option<(std::time::Instant, u32)>>,
+}
+
+impl LogLimiter {
+    pub const fn new(per_second: u32) -> Self {
+        Self {
+            per_second,
+            state: std::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn allow(&self) -> bool {
+        let Ok(mut s) = self.state.lock() else {
+            return false;
+        };
+        let now = std::time::Instant::now();
+        let (since, n) = s.get_or_insert((now, 0));
+        if now.saturating_duration_since(*since) >= std::time::Duration::from_secs(1) {
+            (*since, *n) = (now, 0);
+        }
+        *n += 1;
+        let ok = *n <= self.per_second;
+        if !ok {
+            metrics::counter!(LOGS_SUPPRESSED_TOTAL).increment(1);
+        }
+        ok
+    }
+}
+
+/// The process-wide limiter for warnings about input from unauthenticated peers.
+static EDGE_LOG: LogLimiter = LogLimiter::new(20);
+
+pub fn log_allowed() -> bool {
+    EDGE_LOG.allow()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogLimiter;
+
+    #[test]
+    fn a_flood_of_warnings_is_cut_to_the_limit() {
+        let l = LogLimiter::new(5);
+        let allowed = (0..1000).filter(|_| l.allow()).count();
+        assert_eq!(allowed, 5);
+    }
+}

@@ -9,7 +9,8 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use haru_store::{NewCall, StatusEvent};
 use haru_telephony::rest::NewCall as RestCall;
-use haru_telephony::{TwilioError, signature, twiml};
+use haru_telephony::{TwilioError, sid, signature, twiml};
+use metrics::counter;
 use rand::RngCore;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
@@ -80,10 +81,51 @@ pub async fn voice(
             "CallSid is required",
         ));
     };
+    if !sid::is_call_sid(call_sid)
+        || param(&params, "AccountSid").is_some_and(|a| !sid::is_account_sid(a))
+    {
+        counter!(crate::metrics::WEBHOOKS_REFUSED_TOTAL, "reason" => "malformed sid").increment(1);
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "CallSid / AccountSid are not Twilio identifiers (CA/AC + 32 hex digits)",
+        ));
+    }
     let direction = param(&params, "Direction").unwrap_or("inbound").to_string();
-    let mut raw = [0u8; 24];
-    rand::rng().fill_bytes(&mut raw);
-    let token = hex::encode(raw);
+    // A webhook repeated for a call we know: never a fresh token (it would lock out the
+    // real stream), never a status reset. Before its stream started Twilio may retry, and
+    // gets the same TwiML; once it streams or has ended, a replay gets nothing.
+    let known = match state.store.call(call_sid).await {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(call_sid, error = %e, "could not read call");
+            return Ok(xml(twiml::say_and_hangup(
+                "죄송합니다. 지금은 통화를 연결할 수 없습니다.",
+                "ko-KR",
+            )));
+        }
+    };
+    if let Some(c) = &known
+        && (c.stream_sid.is_some() || c.ended_at.is_some())
+    {
+        counter!(crate::metrics::WEBHOOKS_REFUSED_TOTAL, "reason" => "replay").increment(1);
+        warn!(
+            call_sid,
+            "voice webhook for a call already streaming or over: refused"
+        );
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "this call already has its media stream",
+        ));
+    }
+    let issued = match known {
+        Some(_) => state.store.stream_token(call_sid).await.ok().flatten(),
+        None => None,
+    };
+    let token = issued.unwrap_or_else(|| {
+        let mut raw = [0u8; 24];
+        rand::rng().fill_bytes(&mut raw);
+        hex::encode(raw)
+    });
     let call = NewCall {
         call_sid: call_sid.to_string(),
         direction: direction.clone(),
@@ -126,6 +168,13 @@ pub async fn call_status(
             "CallSid and CallStatus are required",
         ));
     };
+    if !sid::is_call_sid(call_sid) || status.len() > 32 {
+        counter!(crate::metrics::WEBHOOKS_REFUSED_TOTAL, "reason" => "malformed sid").increment(1);
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "CallSid is not a Twilio identifier (CA + 32 hex digits), or CallStatus is too long",
+        ));
+    }
     let as_json: serde_json::Map<String, serde_json::Value> = params
         .iter()
         .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
@@ -155,9 +204,11 @@ pub struct CallRequest {
 }
 
 /// The operator's own endpoints: bearer token when one is configured, else loopback only.
+/// Outbound dialling costs money: it needs `HARU_API_TOKEN`, always (no loopback
+/// exception: behind a tunnel every request is local).
 pub fn authorize_operator(
     state: &AppState,
-    peer: SocketAddr,
+    _peer: SocketAddr,
     headers: &HeaderMap,
 ) -> Result<(), ApiError> {
     match &state.cfg.api_token {
@@ -176,10 +227,9 @@ pub fn authorize_operator(
                 ))
             }
         }
-        None if peer.ip().is_loopback() => Ok(()),
         None => Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "HARU_API_TOKEN is not set, so this endpoint only answers local requests",
+            "outbound calls are disabled: set HARU_API_TOKEN and send it as a bearer token",
         )),
     }
 }

@@ -5,11 +5,11 @@
 //! forwards; all conversation logic lives in the session task. Bad frames are logged with
 //! the call SID and skipped; they never reach the session and never touch another call.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
@@ -17,13 +17,15 @@ use haru_audio::mulaw;
 use haru_session::metrics as m;
 use haru_session::{Input, Output, Session};
 use haru_telephony::media::{MarkBody, MediaOut, Start};
-use haru_telephony::{Inbound, Outbound};
+use haru_telephony::{Inbound, Outbound, sid};
 use metrics::counter;
 use subtle::ConstantTimeEq;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::app::AppState;
+use crate::budget::StreamBudget;
+use crate::metrics::LogLimiter;
 
 /// Largest text message we parse; Twilio's 20 ms media messages are ~400 bytes.
 const MAX_MESSAGE: usize = 32 * 1024;
@@ -36,13 +38,24 @@ const OUTPUT_QUEUE: usize = 256;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn stream(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    // Streams that have not sent `start` yet are strangers: only so many may wait at once,
+    // so a flood of silent upgrades cannot hold the server's sockets.
+    let Ok(waiting) = state.streams_waiting.clone().try_acquire_owned() else {
+        counter!(crate::metrics::STREAMS_REFUSED_TOTAL, "reason" => "too many waiting")
+            .increment(1);
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "too many media streams waiting to start",
+        )
+            .into_response();
+    };
     // Twilio's messages are ~400 bytes: tungstenite's default 128 KiB buffers cost more memory
     // per call than everything else and ~10 % of CPU zeroing them (see BENCHMARKS.md).
     ws.max_message_size(1 << 20)
         .max_frame_size(1 << 20)
         .read_buffer_size(4096)
         .write_buffer_size(4096)
-        .on_upgrade(move |socket| handle(socket, state))
+        .on_upgrade(move |socket| handle(socket, state, waiting))
 }
 
 type Sink = SplitSink<WebSocket, Message>;
@@ -57,7 +70,7 @@ async fn close(mut sink: Sink, code: u16, reason: &str) {
     let _ = sink.close().await;
 }
 
-async fn handle(socket: WebSocket, state: AppState) {
+async fn handle(socket: WebSocket, state: AppState, waiting: tokio::sync::OwnedSemaphorePermit) {
     let (sink, mut source) = socket.split();
     let start = match tokio::time::timeout(HANDSHAKE_TIMEOUT, wait_for_start(&mut source)).await {
         Ok(Some(s)) => s,
@@ -66,15 +79,36 @@ async fn handle(socket: WebSocket, state: AppState) {
             return;
         }
         Err(_) => {
-            warn!("media stream sent no `start` within {HANDSHAKE_TIMEOUT:?}; closing");
+            counter!(crate::metrics::SLOW_CLIENTS_TOTAL, "stage" => "start").increment(1);
+            if crate::metrics::log_allowed() {
+                warn!("media stream sent no `start` within {HANDSHAKE_TIMEOUT:?}; closing");
+            }
             close(sink, 1008, "no start event").await;
             return;
         }
     };
+    drop(waiting);
+    // Before anything is stored or logged with them: identifiers of Twilio's shape only.
+    if !sid::is_call_sid(&start.call_sid) || !sid::is_stream_sid(&start.stream_sid) {
+        counter!(crate::metrics::STREAMS_REFUSED_TOTAL, "reason" => "malformed sid").increment(1);
+        if crate::metrics::log_allowed() {
+            warn!(
+                call_sid_len = start.call_sid.len(),
+                stream_sid_len = start.stream_sid.len(),
+                "media stream rejected: CallSid/StreamSid are not Twilio identifiers"
+            );
+        }
+        close(sink, 1008, "malformed call or stream SID").await;
+        return;
+    }
     let call_sid = start.call_sid.clone();
     let stream_sid = start.stream_sid.clone();
     if let Err(reason) = authorize(&state, &start).await {
-        warn!(call_sid = %call_sid, stream_sid = %stream_sid, reason, "media stream rejected");
+        counter!(crate::metrics::STREAMS_REFUSED_TOTAL, "reason" => reason).increment(1);
+        if crate::metrics::log_allowed() {
+            warn!(call_sid = %call_sid, stream_sid = %stream_sid, reason, "media stream rejected");
+        }
+        // One small row (both SIDs are 34 characters) for the operator's record.
         let r = state
             .store
             .record_stream_event(&call_sid, Some(&stream_sid), "rejected", Some(reason))
@@ -83,8 +117,6 @@ async fn handle(socket: WebSocket, state: AppState) {
         close(sink, 1008, reason).await;
         return;
     }
-    let r = state.store.set_stream(&call_sid, &stream_sid).await;
-    stored(&call_sid, "stream SID", r);
     let r = state
         .store
         .record_stream_event(&call_sid, Some(&stream_sid), "started", None)
@@ -176,10 +208,19 @@ async fn authorize(state: &AppState, start: &Start) -> Result<(), &'static str> 
         .await
         .map_err(|_| "store unavailable")?
         .ok_or("unknown call")?;
-    if bool::from(issued.as_bytes().ct_eq(given.as_bytes())) {
-        Ok(())
-    } else {
-        Err("wrong stream token")
+    if !bool::from(issued.as_bytes().ct_eq(given.as_bytes())) {
+        return Err("wrong stream token");
+    }
+    // The token is good for one stream, once: a second stream, or a replay after the
+    // call, finds the call already bound (or ended) and is refused.
+    match state
+        .store
+        .claim_stream(&start.call_sid, &start.stream_sid)
+        .await
+    {
+        Ok(true) => Ok(()),
+        Ok(false) => Err("stream token already used"),
+        Err(_) => Err("store unavailable"),
     }
 }
 
@@ -190,30 +231,40 @@ async fn read_loop(
     stream_sid: &str,
 ) -> &'static str {
     let mut dropped: u64 = 0;
+    let mut budget = StreamBudget::new(Instant::now());
+    // Repeated warnings about one stream: ten a second, the rest counted.
+    let log = LogLimiter::new(10);
     while let Some(msg) = source.next().await {
+        if let Err(why) = budget.message(Instant::now()) {
+            return abuse(call_sid, why);
+        }
         let text = match msg {
             Ok(Message::Text(t)) => t,
             Ok(Message::Close(_)) => return "socket closed",
             Ok(Message::Binary(_)) => {
-                warn!(call_sid, "binary WebSocket message; skipped");
+                log.allow()
+                    .then(|| warn!(call_sid, "binary WebSocket message; skipped"));
                 continue;
             }
             Ok(_) => continue,
             Err(e) => {
-                warn!(call_sid, error = %e, "WebSocket error; closing stream");
+                log.allow()
+                    .then(|| warn!(call_sid, error = %e, "WebSocket error; closing stream"));
                 return "socket error";
             }
         };
         if text.len() > MAX_MESSAGE {
             counter!(m::BAD_MESSAGES_TOTAL).increment(1);
-            warn!(call_sid, len = text.len(), "oversized message; skipped");
+            log.allow()
+                .then(|| warn!(call_sid, len = text.len(), "oversized message; skipped"));
             continue;
         }
         let parsed = match serde_json::from_str::<Inbound>(&text) {
             Ok(m) => m,
             Err(e) => {
                 counter!(m::BAD_MESSAGES_TOTAL).increment(1);
-                warn!(call_sid, error = %e, "invalid message; skipped");
+                log.allow()
+                    .then(|| warn!(call_sid, error = %e, "invalid message; skipped"));
                 continue;
             }
         };
@@ -235,39 +286,61 @@ async fn read_loop(
                 {
                     Ok(b) if b.len() <= MAX_PAYLOAD => b,
                     Ok(b) => {
-                        warn!(call_sid, len = b.len(), "media payload too large; skipped");
+                        log.allow().then(|| {
+                            warn!(call_sid, len = b.len(), "media payload too large; skipped")
+                        });
                         continue;
                     }
                     Err(e) => {
                         counter!(m::BAD_MESSAGES_TOTAL).increment(1);
-                        warn!(call_sid, error = %e, "media payload is not base64; skipped");
+                        log.allow().then(
+                            || warn!(call_sid, error = %e, "media payload is not base64; skipped"),
+                        );
                         continue;
                     }
                 };
+                let len = Duration::from_millis(bytes.len() as u64 / 8);
+                if let Err(why) = budget.audio(Instant::now(), len) {
+                    return abuse(call_sid, why);
+                }
                 (sid, Input::Audio(mulaw::decode(&bytes)))
             }
             Inbound::Mark {
                 mark,
                 stream_sid: sid,
                 ..
-            } => (sid, Input::Mark(mark.name)),
+            } => {
+                if !budget.mark(Instant::now(), &mark.name) {
+                    counter!(crate::metrics::FLOOD_DROPPED_TOTAL, "kind" => "mark").increment(1);
+                    continue;
+                }
+                (sid, Input::Mark(mark.name))
+            }
             Inbound::Dtmf {
                 dtmf,
                 stream_sid: sid,
                 ..
-            } => (sid, Input::Dtmf(dtmf.digit)),
+            } => {
+                if !budget.dtmf(Instant::now(), &dtmf.digit) {
+                    counter!(crate::metrics::FLOOD_DROPPED_TOTAL, "kind" => "dtmf").increment(1);
+                    continue;
+                }
+                (sid, Input::Dtmf(dtmf.digit))
+            }
             Inbound::Stop {
                 stream_sid: sid, ..
             } => (sid, Input::Stop),
             Inbound::Start { .. } => {
-                warn!(call_sid, "second `start` on a running stream; ignored");
+                log.allow()
+                    .then(|| warn!(call_sid, "second `start` on a running stream; ignored"));
                 continue;
             }
             Inbound::Connected { .. } | Inbound::Unknown => continue,
         };
         if sid != stream_sid {
             counter!(m::BAD_MESSAGES_TOTAL).increment(1);
-            warn!(call_sid, got = %sid, "message for another stream; skipped");
+            log.allow()
+                .then(|| warn!(call_sid, got = %sid, "message for another stream; skipped"));
             continue;
         }
         let stop = matches!(item, Input::Stop);
@@ -279,6 +352,13 @@ async fn read_loop(
         }
     }
     "socket closed"
+}
+
+/// The stream broke its budget: closed with the reason, counted, logged once.
+fn abuse(call_sid: &str, why: &'static str) -> &'static str {
+    counter!(crate::metrics::STREAMS_CLOSED_TOTAL, "reason" => why).increment(1);
+    warn!(call_sid, why, "closing an abusive media stream");
+    why
 }
 
 /// The intake policy: the reader never waits on the session. Everything is `try_send` into

@@ -91,12 +91,14 @@ pub(crate) async fn fetch_transcript(
     call_sid: &str,
 ) -> Option<Vec<TranscriptMessage>> {
     let url = format!("{}/api/calls/{call_sid}", base(server));
-    let resp = http
-        .get(&url)
-        .timeout(Duration::from_secs(3))
-        .send()
-        .await
-        .ok()?;
+    let mut req = http.get(&url).timeout(Duration::from_secs(3));
+    // The operator API needs the server's token (when the caller's environment has it).
+    if let Ok(token) = std::env::var("HARU_API_TOKEN")
+        && !token.is_empty()
+    {
+        req = req.bearer_auth(token);
+    }
+    let resp = req.send().await.ok()?;
     if !resp.status().is_success() {
         tracing::debug!(status = %resp.status(), "no transcript at {url}");
         return None;

@@ -41,6 +41,10 @@ pub trait CallStore: Send + Sync + 'static {
         detail: Option<&str>,
     ) -> Result<()>;
     async fn set_stream(&self, call_sid: &str, stream_sid: &str) -> Result<()>;
+    /// Binds the call's one media stream: sets `stream_sid` only if the call has no stream
+    /// yet and has not ended. `false`: the call's token was already used (a second stream,
+    /// or a replay after the call), or the call is unknown.
+    async fn claim_stream(&self, call_sid: &str, stream_sid: &str) -> Result<bool>;
     async fn add_message(&self, msg: &NewMessage) -> Result<i64>;
     async fn record_turn(&self, turn: &TurnTiming) -> Result<()>;
     /// Marks the call ended. `transcript: None` keeps whatever transcript is stored.

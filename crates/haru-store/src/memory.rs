@@ -127,6 +127,19 @@ impl CallStore for MemoryStore {
         Ok(())
     }
 
+    async fn claim_stream(&self, call_sid: &str, stream_sid: &str) -> Result<bool> {
+        self.write_guard()?;
+        let mut t = self.tables();
+        match t.calls.iter_mut().find(|c| c.call_sid == call_sid) {
+            Some(c) if c.stream_sid.is_none() && c.ended_at.is_none() => {
+                c.stream_sid = Some(stream_sid.into());
+                c.status = "in-progress".into();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn add_message(&self, m: &NewMessage) -> Result<i64> {
         self.write_guard()?;
         let mut t = self.tables();

@@ -168,6 +168,19 @@ impl CallStore for SqliteStore {
         Ok(())
     }
 
+    async fn claim_stream(&self, call_sid: &str, stream_sid: &str) -> Result<bool> {
+        // One statement, so two streams racing for one token cannot both win.
+        let r = sqlx::query(
+            "UPDATE calls SET stream_sid = ?2, status = 'in-progress'
+             WHERE call_sid = ?1 AND stream_sid IS NULL AND ended_at IS NULL",
+        )
+        .bind(call_sid)
+        .bind(stream_sid)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     async fn add_message(&self, m: &NewMessage) -> Result<i64> {
         let r = sqlx::query(
             "INSERT INTO messages (call_sid, turn_index, role, content, interrupted, created_at)
@@ -444,6 +457,32 @@ mod tests {
             s.caller_holds("+821012345678").await.unwrap(),
             [900, 1200, 1100]
         );
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[tokio::test]
+    async fn a_call_binds_one_stream_once_and_none_after_it_ended() {
+        let (s, path) = temp_store().await;
+        let call = |sid: &str| NewCall {
+            call_sid: sid.into(),
+            direction: "inbound".into(),
+            from_number: None,
+            to_number: None,
+            stream_token: Some("tok".into()),
+            status: Some("ringing".into()),
+        };
+        s.upsert_call(&call("CA1")).await.unwrap();
+        // Two streams race for one call: exactly one wins.
+        let (a, b) = tokio::join!(s.claim_stream("CA1", "MZa"), s.claim_stream("CA1", "MZb"));
+        assert_eq!([a.unwrap(), b.unwrap()].iter().filter(|w| **w).count(), 1);
+        assert!(!s.claim_stream("CA1", "MZc").await.unwrap());
+        let rec = s.call("CA1").await.unwrap().unwrap();
+        assert_eq!(rec.status, "in-progress");
+        // A call that ended before any stream takes none afterwards; unknown calls neither.
+        s.upsert_call(&call("CA2")).await.unwrap();
+        s.close_call("CA2", "completed", None).await.unwrap();
+        assert!(!s.claim_stream("CA2", "MZd").await.unwrap());
+        assert!(!s.claim_stream("CA9", "MZe").await.unwrap());
         let _ = std::fs::remove_file(&path);
     }
 

@@ -5,6 +5,7 @@
 
 pub mod media;
 pub mod rest;
+pub mod sid;
 pub mod signature;
 pub mod twiml;
 pub mod url;

@@ -142,6 +142,8 @@ fn offline_config(
     map.insert("TWILIO_AUTH_TOKEN", auth_token.to_string());
     // The small offline LLM speaks English only.
     map.insert("HARU_STT_LANGUAGE", "en".into());
+    // The demo's own server on loopback: its API serves the demo's direct requests only.
+    map.insert("HARU_API_LOCAL_ONLY", "1".into());
     map.insert("HARU_LLM_MODEL", "smollm2-135m-instruct".into());
     map.insert("HARU_LLM_MAX_TOKENS", "48".into());
     map.insert("HARU_TTS_VOICE", "en-us".into());

@@ -117,9 +117,23 @@ fn database_url() -> anyhow::Result<String> {
     Ok(Config::from_env()?.database_url)
 }
 
+/// Descriptors kept out of the connection cap for everything else the server opens.
+const FD_RESERVE: u64 = 128;
+
 async fn serve() -> anyhow::Result<()> {
-    let cfg = Config::from_env()?;
+    let mut cfg = Config::from_env()?;
     init_logs(cfg.log_format);
+    // A call costs a socket: use every descriptor the system allows, and keep a reserve
+    // (the database, models, provider connections) out of the connection cap.
+    if let Some(nofile) = haru_server::serve::raise_fd_limit() {
+        let cap = usize::try_from(nofile.saturating_sub(FD_RESERVE)).unwrap_or(usize::MAX);
+        cfg.limits.max_connections = cfg.limits.max_connections.min(cap.max(16));
+        tracing::info!(
+            nofile,
+            max_connections = cfg.limits.max_connections,
+            "open-files limit"
+        );
+    }
     let bind = cfg.bind;
     let app_cfg = cfg;
     let listener = tokio::net::TcpListener::bind(bind)

@@ -42,10 +42,19 @@ pub async fn start(
         .clone()
         .unwrap_or_else(|| "ko".into());
     let api_token = cfg.api_token.as_ref().map(|t| t.expose().to_string());
+    let local_only = cfg.api_local_only;
+    let limits = cfg.limits.clone();
     if api_token.is_none() {
-        tracing::warn!(
-            "HARU_API_TOKEN is not set: the REST API answers only local (loopback) requests"
-        );
+        if local_only {
+            tracing::warn!(
+                "HARU_API_TOKEN is not set: the REST API answers only direct loopback requests \
+                 (HARU_API_LOCAL_ONLY=1); outbound calls are disabled"
+            );
+        } else {
+            tracing::warn!(
+                "HARU_API_TOKEN is not set: the REST API and outbound calls are disabled"
+            );
+        }
     }
     let p = &cfg.providers;
     let chat: Arc<dyn haru_providers::ChatModel> = Arc::new(haru_providers::OpenAiChat::new(
@@ -71,6 +80,7 @@ pub async fn start(
         sqlite: pool,
         postcall: postcall.clone(),
         api_token,
+        local_only,
     });
     let worker = postcall.clone().spawn_worker(shutdown.clone());
     let app = app.merge(api);
@@ -91,7 +101,9 @@ pub async fn start(
             }
         }
     });
-    let server = tokio::spawn(haru_server::App::serve_router(listener, router, shutdown));
+    let server = tokio::spawn(haru_server::App::serve_router_with(
+        listener, router, limits, shutdown,
+    ));
     Ok(Running {
         server,
         worker,

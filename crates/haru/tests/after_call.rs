@@ -55,6 +55,7 @@ async fn a_finished_call_gets_its_diary_schedules_mood_and_quality() {
     env.insert("HARU_POSTCALL_BASE_URL", postcall.base_url());
     env.insert("HARU_STT_LANGUAGE", "en".into());
     env.insert("HARU_GREETING", String::new());
+    env.insert("HARU_API_LOCAL_ONLY", "1".into());
     let cfg =
         haru_server::Config::from_source(&haru_server::config::Source(|k| env.get(k).cloned()))
             .unwrap();

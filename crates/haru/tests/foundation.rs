@@ -188,9 +188,27 @@ async fn outbound_call_reaches_twilio_with_exact_fields_and_auth() {
         ("TWILIO_API_BASE", &tw.base_url()),
         ("TWILIO_PHONE_NUMBER", "+15005550006"),
         ("TEST_PHONE_NUMBER", "+821099998888"),
+        ("HARU_API_TOKEN", "operator-secret"),
     ])
     .await;
-    let client = reqwest::Client::new();
+    // Outbound dialling costs money: never without the operator's token, loopback or not.
+    for auth in [None, Some("Bearer wrong")] {
+        let mut req = reqwest::Client::new().post(s.url("/api/twilio/call"));
+        if let Some(a) = auth {
+            req = req.header("Authorization", a);
+        }
+        assert_eq!(req.send().await.unwrap().status(), 401);
+    }
+    assert!(tw.requests().is_empty());
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "Authorization",
+        reqwest::header::HeaderValue::from_static("Bearer operator-secret"),
+    );
+    let client = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap();
     // Default destination.
     let resp = client.post(s.url("/api/twilio/call")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
@@ -407,28 +425,32 @@ async fn bad_input_is_skipped_and_never_touches_a_parallel_healthy_stream() {
         serde_json::json!({"event":"media","streamSid":"MZx","media":{"payload":"AAAA"}}),
     )
     .await;
-    send_json(&mut bad, start_msg(&call_sid(10), "MZbad", &p_bad)).await;
+    send_json(
+        &mut bad,
+        start_msg(&call_sid(10), "MZ00000000000000000000000000000bad", &p_bad),
+    )
+    .await;
     let mut bad = RawStream {
         ws: bad,
-        stream_sid: "MZbad".into(),
+        stream_sid: "MZ00000000000000000000000000000bad".into(),
         call_sid: call_sid(10),
     };
     let mut good = RawStream::open(&url, &call_sid(11), &p_good).await;
     let garbage = [
         "not json at all",
-        r#"{"event":"media","streamSid":"MZbad","media":{"payload":"***not base64***"}}"#,
-        r#"{"event":"media","streamSid":"MZbad"}"#,
-        r#"{"event":"future-event","streamSid":"MZbad","x":{}}"#,
+        r#"{"event":"media","streamSid":"MZ00000000000000000000000000000bad","media":{"payload":"***not base64***"}}"#,
+        r#"{"event":"media","streamSid":"MZ00000000000000000000000000000bad"}"#,
+        r#"{"event":"future-event","streamSid":"MZ00000000000000000000000000000bad","x":{}}"#,
         r#"{"event":"media","streamSid":"MZother","media":{"payload":"AAAA"}}"#,
-        r#"{"event":"mark","streamSid":"MZbad","mark":{"name":"never-sent"}}"#,
-        r#"{"event":"dtmf","streamSid":"MZbad","dtmf":{"track":"inbound_track","digit":"5"}}"#,
+        r#"{"event":"mark","streamSid":"MZ00000000000000000000000000000bad","mark":{"name":"never-sent"}}"#,
+        r#"{"event":"dtmf","streamSid":"MZ00000000000000000000000000000bad","dtmf":{"track":"inbound_track","digit":"5"}}"#,
     ];
     for g in garbage {
         bad.raw(g).await;
         good.media(&[0i16; 160]).await;
     }
     let huge = format!(
-        r#"{{"event":"media","streamSid":"MZbad","media":{{"payload":"{}"}}}}"#,
+        r#"{{"event":"media","streamSid":"MZ00000000000000000000000000000bad","media":{{"payload":"{}"}}}}"#,
         "A".repeat(100_000)
     );
     bad.raw(&huge).await;

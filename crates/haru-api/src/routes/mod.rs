@@ -47,7 +47,7 @@ impl<T> Page<T> {
             items,
             limit,
             offset,
-            next_offset: more.then_some(offset + limit),
+            next_offset: more.then(|| offset.saturating_add(limit)),
         }
     }
 }

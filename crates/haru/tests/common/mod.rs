@@ -61,8 +61,9 @@ impl TestServer {
         let shutdown = CancellationToken::new();
         let (router, _state, ended) = app.into_parts();
         let token = shutdown.clone();
+        let limits = state.cfg.limits.clone();
         tokio::spawn(async move {
-            let _ = haru_server::App::serve_router(listener, router, token).await;
+            let _ = haru_server::App::serve_router_with(listener, router, limits, token).await;
         });
         TestServer {
             addr,
