@@ -28,14 +28,26 @@ pub const MOOD_LABELS: [&str; 7] = [
     "happy", "calm", "neutral", "tired", "sad", "anxious", "angry",
 ];
 
+// The schemas carry every bound haru's validation checks that a grammar can express
+// (lengths, counts, ranges as enums): a local model under a grammar sampler (haru-local)
+// can then only answer within them, and none of its strings can run on until the token
+// limit cuts the JSON off.
+
+/// Mood scores a model may give: -1 (very negative) to 1 in quarter steps.
+pub const MOOD_SCORES: [f64; 9] = [-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0];
+
+fn text(max: u32) -> Value {
+    json!({ "type": "string", "minLength": 1, "maxLength": max })
+}
+
 pub fn diary() -> Value {
     json!({
         "type": "object",
         "additionalProperties": false,
         "required": ["title", "paragraphs"],
         "properties": {
-            "title": { "type": "string" },
-            "paragraphs": { "type": "array", "items": { "type": "string" } }
+            "title": text(80),
+            "paragraphs": { "type": "array", "minItems": 2, "maxItems": 6, "items": text(400) }
         }
     })
 }
@@ -48,14 +60,15 @@ pub fn schedules() -> Value {
         "properties": {
             "items": {
                 "type": "array",
+                "maxItems": 5,
                 "items": {
                     "type": "object",
                     "additionalProperties": false,
                     "required": ["title", "kind", "quote", "when", "time"],
                     "properties": {
-                        "title": { "type": "string" },
+                        "title": text(80),
                         "kind": { "type": "string", "enum": ["plan", "appointment", "reminder"] },
-                        "quote": { "type": "string" },
+                        "quote": text(200),
                         "when": {
                             "type": "object",
                             "additionalProperties": false,
@@ -68,12 +81,12 @@ pub fn schedules() -> Value {
                                              "friday", "saturday", "sunday", null]
                                 },
                                 "week_offset": nullable("integer"),
-                                "date": nullable("string"),
+                                "date": { "anyOf": [text(10), { "type": "null" }] },
                                 "month": nullable("integer"),
                                 "day": nullable("integer")
                             }
                         },
-                        "time": nullable("string")
+                        "time": { "anyOf": [text(5), { "type": "null" }] }
                     }
                 }
             }
@@ -88,9 +101,9 @@ pub fn mood() -> Value {
         "required": ["label", "score", "reason", "quotes"],
         "properties": {
             "label": { "type": "string", "enum": MOOD_LABELS },
-            "score": { "type": "number" },
-            "reason": { "type": "string" },
-            "quotes": { "type": "array", "items": { "type": "string" } }
+            "score": { "type": "number", "enum": MOOD_SCORES },
+            "reason": text(200),
+            "quotes": { "type": "array", "maxItems": 3, "items": text(120) }
         }
     })
 }

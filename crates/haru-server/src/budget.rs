@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 /// Audio may run ahead of the wall clock by this much (jitter buffers releasing a burst)...
 const AUDIO_SLACK: Duration = Duration::from_secs(3);
-/// ...and at most this much faster than real time over the whole stream.
-const AUDIO_SPEED_MAX: f64 = 1.25;
+/// ...and at most this much faster than real time over the whole stream (by default;
+/// `HARU_STREAM_MAX_SPEED` raises it for accelerated simulations).
+pub const AUDIO_SPEED_MAX: f64 = 1.25;
 /// All messages, per second (50 media + marks + DTMF leave plenty of room).
 const MESSAGES_PER_SECOND: u32 = 250;
 /// DTMF digits: a person presses a few a second.
@@ -47,6 +48,7 @@ impl PerSecond {
 #[derive(Debug)]
 pub struct StreamBudget {
     started: Instant,
+    max_speed: f64,
     audio: Duration,
     messages: PerSecond,
     dtmf: PerSecond,
@@ -55,9 +57,15 @@ pub struct StreamBudget {
 }
 
 impl StreamBudget {
+    #[cfg(test)]
     pub fn new(now: Instant) -> Self {
+        Self::with_max_speed(now, AUDIO_SPEED_MAX)
+    }
+
+    pub fn with_max_speed(now: Instant, max_speed: f64) -> Self {
         Self {
             started: now,
+            max_speed,
             audio: Duration::ZERO,
             messages: PerSecond::new(now),
             dtmf: PerSecond::new(now),
@@ -80,7 +88,7 @@ impl StreamBudget {
     pub fn audio(&mut self, now: Instant, len: Duration) -> Result<(), Abuse> {
         self.audio += len;
         let wall = now.saturating_duration_since(self.started);
-        if self.audio > wall.mul_f64(AUDIO_SPEED_MAX) + AUDIO_SLACK {
+        if self.audio > wall.mul_f64(self.max_speed) + AUDIO_SLACK {
             Err("audio much faster than real time")
         } else {
             Ok(())

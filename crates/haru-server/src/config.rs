@@ -83,6 +83,8 @@ pub struct Config {
     pub limits: crate::serve::Limits,
     /// Media streams that may wait for their `start` at once (`HARU_MAX_PENDING_STREAMS`).
     pub max_pending_streams: usize,
+    /// How much faster than real time a stream's audio may run (`HARU_STREAM_MAX_SPEED`).
+    pub stream_max_speed: f64,
     /// Share of one core the turn model may use per second (`HARU_TURN_MODEL_CPU`).
     pub turn_model_cpu: f64,
 }
@@ -339,6 +341,17 @@ impl Config {
             turn_model_cpu: s.parse("HARU_TURN_MODEL_CPU", 0.1)?,
             limits: limits(s)?,
             max_pending_streams: s.parse("HARU_MAX_PENDING_STREAMS", 128usize)?,
+            stream_max_speed: match s
+                .parse("HARU_STREAM_MAX_SPEED", crate::budget::AUDIO_SPEED_MAX)?
+            {
+                v if v.is_finite() && v >= 1.0 => v,
+                v => {
+                    return Err(ConfigError {
+                        var: "HARU_STREAM_MAX_SPEED",
+                        message: format!("`{v}`: must be at least 1 (real time)"),
+                    });
+                }
+            },
         })
     }
 }

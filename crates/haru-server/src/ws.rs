@@ -136,7 +136,7 @@ async fn handle(socket: WebSocket, state: AppState, waiting: tokio::sync::OwnedS
         stream_sid.clone(),
     ));
     let ended_by = tokio::select! {
-        why = read_loop(source, in_tx, &call_sid, &stream_sid) => why,
+        why = read_loop(source, in_tx, &call_sid, &stream_sid, state.cfg.stream_max_speed) => why,
         r = &mut session => {
             if let Err(e) = r { warn!(call_sid = %call_sid, error = %e, "session task failed"); }
             "session ended"
@@ -229,9 +229,10 @@ async fn read_loop(
     input: mpsc::Sender<Input>,
     call_sid: &str,
     stream_sid: &str,
+    max_speed: f64,
 ) -> &'static str {
     let mut dropped: u64 = 0;
-    let mut budget = StreamBudget::new(Instant::now());
+    let mut budget = StreamBudget::with_max_speed(Instant::now(), max_speed);
     // Repeated warnings about one stream: ten a second, the rest counted.
     let log = LogLimiter::new(10);
     while let Some(msg) = source.next().await {

@@ -12,6 +12,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// Tokens a post-call answer may take: the schemas bound every string and list to fit.
+const POSTCALL_MAX_TOKENS: u32 = 1024;
+
 pub struct Running {
     pub server: JoinHandle<std::io::Result<()>>,
     pub worker: JoinHandle<()>,
@@ -57,14 +60,22 @@ pub async fn start(
         }
     }
     let p = &cfg.providers;
-    let chat: Arc<dyn haru_providers::ChatModel> = Arc::new(haru_providers::OpenAiChat::new(
-        reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(120))
-            .build()?,
-        haru_providers::Endpoint::new(&p.postcall_base_url, p.api_key.as_ref().map(|k| k.expose())),
-        &p.postcall_model,
-    ));
+    let chat: Arc<dyn haru_providers::ChatModel> = Arc::new(
+        haru_providers::OpenAiChat::new(
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(Duration::from_secs(120))
+                .build()?,
+            haru_providers::Endpoint::new(
+                &p.postcall_base_url,
+                p.api_key.as_ref().map(|k| k.expose()),
+            ),
+            &p.postcall_model,
+        )
+        // Room for the largest answer the schemas allow (a small local model's default
+        // would cut the JSON off mid-string).
+        .with_limits(Some(POSTCALL_MAX_TOKENS), None),
+    );
     let app = haru_server::build_with_store(cfg, store.clone())?;
     let postcall = Arc::new(PostCall::new(
         pool.clone(),

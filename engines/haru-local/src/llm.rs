@@ -36,6 +36,8 @@ pub struct GenParams {
     pub presence_penalty: f32,
     pub seed: u32,
     pub stop: Vec<String>,
+    /// A GBNF grammar the answer must match (from `response_format`).
+    pub grammar: Option<String>,
 }
 
 #[derive(Debug)]
@@ -244,7 +246,7 @@ fn run_job(
     cached.extend_from_slice(&tokens[start..]);
     tracing::debug!(prompt = n_prompt, reused = start, "prompt decoded");
 
-    let mut sampler = build_sampler(model, &job.params, config.repeat_penalty);
+    let mut sampler = build_sampler(model, &job.params, config.repeat_penalty)?;
     let mut text = TextAssembler::new(job.params.stop.clone());
     let mut pos = n_prompt as i32;
     let mut generated = 0;
@@ -286,7 +288,11 @@ fn run_job(
     })
 }
 
-fn build_sampler(model: &LlamaModel, p: &GenParams, repeat_penalty: f32) -> LlamaSampler {
+fn build_sampler(
+    model: &LlamaModel,
+    p: &GenParams,
+    repeat_penalty: f32,
+) -> Result<LlamaSampler, ApiError> {
     // OpenAI's frequency/presence penalties map onto llama.cpp's directly.
     let penalties = LlamaSampler::penalties(
         model.n_vocab(),
@@ -295,16 +301,28 @@ fn build_sampler(model: &LlamaModel, p: &GenParams, repeat_penalty: f32) -> Llam
         p.frequency_penalty,
         p.presence_penalty,
     );
-    if p.temperature <= 0.0 {
-        return LlamaSampler::chain_simple([penalties, LlamaSampler::greedy()]);
+    // The grammar goes first: every later stage only ever sees tokens it allows.
+    let mut chain = Vec::new();
+    if let Some(g) = &p.grammar {
+        chain.push(LlamaSampler::grammar(model, g, "root").map_err(|e| {
+            ApiError::invalid(
+                format!("This JSON schema cannot be enforced: {e:?}"),
+                Some("response_format"),
+            )
+        })?);
     }
-    LlamaSampler::chain_simple([
-        penalties,
-        LlamaSampler::top_k(40),
-        LlamaSampler::top_p(p.top_p.clamp(0.01, 1.0), 1),
-        LlamaSampler::temp(p.temperature),
-        LlamaSampler::dist(p.seed),
-    ])
+    chain.push(penalties);
+    if p.temperature <= 0.0 {
+        chain.push(LlamaSampler::greedy());
+    } else {
+        chain.extend([
+            LlamaSampler::top_k(40),
+            LlamaSampler::top_p(p.top_p.clamp(0.01, 1.0), 1),
+            LlamaSampler::temp(p.temperature),
+            LlamaSampler::dist(p.seed),
+        ]);
+    }
+    Ok(LlamaSampler::chain_simple(chain))
 }
 
 /// Turns token bytes into text deltas: holds back incomplete UTF-8 sequences

@@ -296,6 +296,88 @@ async fn chat_completion_streams_tokens_then_done() {
     eprintln!("streamed chat in {:?}: {content:?}", started.elapsed());
 }
 
+/// `response_format: json_schema`: the grammar sampler lets the small model emit only JSON of
+/// the requested shape (SmolLM2 alone almost never does).
+#[tokio::test]
+async fn chat_answers_json_of_the_requested_schema() {
+    let _serial = serial().await;
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "mood": {"type": "string", "enum": ["good", "neutral", "bad"]},
+            "score": {"type": "integer", "minimum": 1, "maximum": 5},
+            "reasons": {"type": "array", "items": {"type": "string"}, "maxItems": 3}
+        },
+        "required": ["mood", "score", "reasons"],
+        "additionalProperties": false
+    });
+    for (temperature, format) in [
+        (
+            0.0,
+            json!({"type": "json_schema", "json_schema": {"name": "mood", "strict": true, "schema": schema}}),
+        ),
+        (
+            0.7,
+            json!({"type": "json_schema", "json_schema": {"name": "mood", "strict": true, "schema": schema}}),
+        ),
+        (0.0, json!({"type": "json_object"})),
+    ] {
+        let body: Value = client()
+            .post(url("/v1/chat/completions"))
+            .json(&json!({
+                "model": "smollm2-135m-instruct",
+                "max_tokens": 120,
+                "temperature": temperature,
+                "response_format": format,
+                "messages": [
+                    {"role": "system", "content": "Rate the caller's mood from the transcript. Answer in JSON."},
+                    {"role": "user", "content": "I walked in the park and had lunch with my daughter. It was a lovely day."}
+                ]
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let content = body["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap_or("");
+        let v: Value = serde_json::from_str(content)
+            .unwrap_or_else(|e| panic!("{format}: not JSON ({e}): {content:?}"));
+        assert!(v.is_object(), "{content}");
+        if format["type"] == "json_schema" {
+            assert!(
+                ["good", "neutral", "bad"].contains(&v["mood"].as_str().unwrap_or("")),
+                "{content}"
+            );
+            let score = v["score"].as_i64().unwrap_or(0);
+            assert!((1..=5).contains(&score), "{content}");
+            assert!(v["reasons"].is_array(), "{content}");
+            assert_eq!(v.as_object().map(|o| o.len()), Some(3), "{content}");
+        }
+    }
+    // A schema llama.cpp cannot enforce, or no schema at all: a clear 400.
+    for bad in [
+        json!({"type": "json_schema", "json_schema": {"name": "x"}}),
+        json!({"type": "xml"}),
+        json!({"type": "json_schema", "json_schema": {"name": "x", "schema": "not an object"}}),
+    ] {
+        let resp = client()
+            .post(url("/v1/chat/completions"))
+            .json(&json!({
+                "model": "smollm2-135m-instruct",
+                "response_format": bad,
+                "messages": [{"role": "user", "content": "hi"}]
+            }))
+            .send()
+            .await
+            .unwrap();
+        let err = assert_error(resp, 400).await;
+        assert_eq!(err["error"]["param"], "response_format", "{err}");
+    }
+}
+
 #[tokio::test]
 async fn chat_completion_returns_message() {
     let _serial = serial().await;

@@ -38,6 +38,7 @@ struct ChatRequest {
     seed: Option<u64>,
     stop: Option<Stop>,
     n: Option<u32>,
+    response_format: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -259,9 +260,11 @@ fn validate(
         },
         |s| s as u32,
     );
+    let grammar = grammar_for(req.response_format.as_ref())?;
     Ok((
         turns,
         GenParams {
+            grammar,
             max_tokens: max_tokens as usize,
             temperature,
             top_p,
@@ -271,6 +274,40 @@ fn validate(
             stop,
         },
     ))
+}
+
+/// `response_format` as a llama.cpp grammar: `json_schema` through llama.cpp's own
+/// JSON-Schema → GBNF converter, `json_object` as any JSON object, `text` (or none) free.
+/// The sampler can then only produce text of that shape.
+fn grammar_for(format: Option<&Value>) -> Result<Option<String>, ApiError> {
+    let bad = |m: String| ApiError::invalid(m, Some("response_format"));
+    let Some(format) = format.filter(|f| !f.is_null()) else {
+        return Ok(None);
+    };
+    let schema = match format.get("type").and_then(Value::as_str) {
+        Some("text") => return Ok(None),
+        Some("json_object") => json!({"type": "object"}),
+        Some("json_schema") => format
+            .get("json_schema")
+            .and_then(|j| j.get("schema"))
+            .cloned()
+            .ok_or_else(|| bad("'response_format.json_schema.schema' is required.".into()))?,
+        Some(other) => {
+            return Err(bad(format!(
+                "Unsupported response_format type '{other}'; use text, json_object or json_schema."
+            )));
+        }
+        None => return Err(bad("'response_format.type' is required.".into())),
+    };
+    // The converter is C++ and aborts on some malformed input; only hand it objects.
+    if !schema.is_object() {
+        return Err(bad(
+            "'response_format.json_schema.schema' must be an object.".into(),
+        ));
+    }
+    llama_cpp_2::json_schema_to_grammar(&schema.to_string())
+        .map(Some)
+        .map_err(|e| bad(format!("This JSON schema cannot be enforced: {e}")))
 }
 
 fn finish_reason(u: &Usage) -> &'static str {
