@@ -104,8 +104,9 @@ impl Pending {
     }
 }
 
-/// Largest body read at the edge (routes set their own, smaller, limits).
-const BODY_MAX: usize = 2 << 20;
+/// Largest body read at the edge, which bounds a connection's memory (webhooks are under
+/// 64 KB, API requests smaller still).
+const BODY_MAX: usize = 128 * 1024;
 
 /// The whole request body must arrive within `deadline` (a per-chunk timeout would let a
 /// client trickle a byte a second forever); 408 otherwise.
