@@ -15,6 +15,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::token::logit_bias::LlamaLogitBias;
 use tokio::sync::mpsc;
 
 use crate::cpu_gate::CpuGate;
@@ -78,6 +79,8 @@ pub struct LlmConfig {
     pub repeat_penalty: f32,
     /// Shared with the STT client: see `cpu_gate`.
     pub gate: CpuGate,
+    /// Ban Chinese and Japanese script from every answer (`script_guard`).
+    pub script_guard: bool,
 }
 
 impl LlmEngine {
@@ -155,6 +158,19 @@ fn worker(
             return;
         }
     };
+    let guard: Vec<LlamaLogitBias> = if config.script_guard {
+        let banned = crate::script_guard::banned_tokens(&model);
+        tracing::info!(
+            tokens = banned.len(),
+            "script guard: Han and kana tokens banned"
+        );
+        banned
+            .into_iter()
+            .map(|t| LlamaLogitBias::new(t, f32::NEG_INFINITY))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let _ = ready.send(Ok(()));
 
     // Tokens whose keys/values are in the KV cache. A phone call resends the
@@ -163,7 +179,15 @@ fn worker(
     let mut cached: Vec<LlamaToken> = Vec::new();
     for job in jobs {
         let events = job.events.clone();
-        let result = run_job(&model, &mut ctx, &template, config, &mut cached, job);
+        let result = run_job(
+            &model,
+            &mut ctx,
+            &template,
+            config,
+            &guard,
+            &mut cached,
+            job,
+        );
         if result.is_err() {
             // The cache may be half-updated; start clean next time.
             ctx.clear_kv_cache();
@@ -182,6 +206,7 @@ fn run_job(
     ctx: &mut LlamaContext<'_>,
     template: &LlamaChatTemplate,
     config: &LlmConfig,
+    guard: &[LlamaLogitBias],
     cached: &mut Vec<LlamaToken>,
     job: Job,
 ) -> Result<Usage, ApiError> {
@@ -246,7 +271,7 @@ fn run_job(
     cached.extend_from_slice(&tokens[start..]);
     tracing::debug!(prompt = n_prompt, reused = start, "prompt decoded");
 
-    let mut sampler = build_sampler(model, &job.params, config.repeat_penalty)?;
+    let mut sampler = build_sampler(model, &job.params, config.repeat_penalty, guard)?;
     let mut text = TextAssembler::new(job.params.stop.clone());
     let mut pos = n_prompt as i32;
     let mut generated = 0;
@@ -292,6 +317,7 @@ fn build_sampler(
     model: &LlamaModel,
     p: &GenParams,
     repeat_penalty: f32,
+    guard: &[LlamaLogitBias],
 ) -> Result<LlamaSampler, ApiError> {
     // OpenAI's frequency/presence penalties map onto llama.cpp's directly.
     let penalties = LlamaSampler::penalties(
@@ -301,8 +327,12 @@ fn build_sampler(
         p.frequency_penalty,
         p.presence_penalty,
     );
-    // The grammar goes first: every later stage only ever sees tokens it allows.
+    // The script guard and the grammar go first: every later stage only ever sees tokens
+    // they allow.
     let mut chain = Vec::new();
+    if !guard.is_empty() {
+        chain.push(LlamaSampler::logit_bias(model.n_vocab(), guard));
+    }
     if let Some(g) = &p.grammar {
         chain.push(LlamaSampler::grammar(model, g, "root").map_err(|e| {
             ApiError::invalid(

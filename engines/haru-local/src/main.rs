@@ -10,6 +10,7 @@ mod g711;
 mod llm;
 mod models;
 mod routes;
+mod script_guard;
 mod stt_client;
 mod tts;
 
@@ -45,6 +46,10 @@ struct Args {
     /// LLM repeat penalty over the last 64 tokens (1.0 = off).
     #[arg(long, env = "HARU_REPEAT_PENALTY", default_value_t = 1.1)]
     repeat_penalty: f32,
+    /// Let the LLM write Chinese and Japanese script too (by default the script guard bans
+    /// Han, kana and bopomofo: haru speaks Korean and English).
+    #[arg(long, env = "HARU_ALLOW_ALL_SCRIPTS")]
+    allow_all_scripts: bool,
     /// Inference threads per engine [default: all cores].
     #[arg(long, env = "HARU_THREADS")]
     threads: Option<i32>,
@@ -115,6 +120,7 @@ async fn main() -> Result<()> {
             threads,
             repeat_penalty: args.repeat_penalty,
             gate,
+            script_guard: !args.allow_all_scripts,
         }),
     );
     let stt = stt.context("starting the STT worker")?;

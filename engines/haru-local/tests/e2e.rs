@@ -378,6 +378,41 @@ async fn chat_answers_json_of_the_requested_schema() {
     }
 }
 
+/// The script guard: asked outright for Chinese and Japanese, the model still writes none.
+#[tokio::test]
+async fn the_script_guard_keeps_chinese_and_japanese_out() {
+    let _serial = serial().await;
+    let banned = |c: char| matches!(c as u32, 0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF);
+    for (temperature, prompt) in [
+        (
+            0.0,
+            "Write 'hello' in Chinese characters and in Japanese hiragana, nothing else: 你好 こんにちは",
+        ),
+        (0.8, "Translate to Chinese: I went to the park today."),
+        (0.8, "日本語で自己紹介してください。"),
+    ] {
+        let body: Value = client()
+            .post(url("/v1/chat/completions"))
+            .json(&json!({
+                "model": "smollm2-135m-instruct",
+                "max_tokens": 60,
+                "temperature": temperature,
+                "messages": [{"role": "user", "content": prompt}]
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let content = body["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap_or("");
+        assert!(!content.chars().any(banned), "{prompt}: {content:?}");
+        eprintln!("{prompt} -> {content:?}");
+    }
+}
+
 #[tokio::test]
 async fn chat_completion_returns_message() {
     let _serial = serial().await;
