@@ -1,5 +1,6 @@
-//! The requests haru sends validate against the providers' official OpenAPI specs
-//! (`../shared/conformance/specs/`): Twilio API v2010 and OpenAI's voice-bot subset.
+//! The requests haru sends validate against the providers' official OpenAPI specs: Twilio
+//! API v2010 and OpenAI's voice-bot subset, copied unchanged into `tests/specs/` (from the
+//! team's `shared/conformance/specs/`) so a clone anywhere can run them.
 //! The real client code sends them to the fake servers, which record them.
 
 use std::path::PathBuf;
@@ -14,9 +15,7 @@ use serde_json::Value;
 fn spec(name: &str) -> Value {
     let dir = std::env::var_os("HARU_CONFORMANCE_SPECS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/specs")
-        });
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/specs"));
     let path = dir.join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
