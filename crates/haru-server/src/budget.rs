@@ -23,20 +23,20 @@ const MARK_NAME_MAX: usize = 64;
 /// Why a stream is closed.
 pub type Abuse = &'static str;
 
-/// A counter over one-second windows.
+/// A counter over one-second windows (also behind the log limiter).
 #[derive(Debug)]
-struct PerSecond {
+pub(crate) struct PerSecond {
     since: Instant,
     n: u32,
 }
 
 impl PerSecond {
-    fn new(now: Instant) -> Self {
+    pub(crate) fn new(now: Instant) -> Self {
         Self { since: now, n: 0 }
     }
 
     /// Counts one; whether it is within `limit` for the current second.
-    fn take(&mut self, now: Instant, limit: u32) -> bool {
+    pub(crate) fn take(&mut self, now: Instant, limit: u32) -> bool {
         if now.saturating_duration_since(self.since) >= Duration::from_secs(1) {
             *self = Self::new(now);
         }

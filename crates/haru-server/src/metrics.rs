@@ -43,7 +43,7 @@ pub const LOGS_SUPPRESSED_TOTAL: &str = "haru_logs_suppressed_total";
 /// flood of bad input from becoming a flood of log (154 bytes a frame, unbounded).
 pub struct LogLimiter {
     per_second: u32,
-    state: std::sync::Mutex<Option<(std::time::Instant, u32)>>,
+    state: std::sync::Mutex<Option<crate::budget::PerSecond>>,
 }
 
 impl LogLimiter {
@@ -59,12 +59,9 @@ impl LogLimiter {
             return false;
         };
         let now = std::time::Instant::now();
-        let (since, n) = s.get_or_insert((now, 0));
-        if now.saturating_duration_since(*since) >= std::time::Duration::from_secs(1) {
-            (*since, *n) = (now, 0);
-        }
-        *n += 1;
-        let ok = *n <= self.per_second;
+        let ok = s
+            .get_or_insert_with(|| crate::budget::PerSecond::new(now))
+            .take(now, self.per_second);
         if !ok {
             metrics::counter!(LOGS_SUPPRESSED_TOTAL).increment(1);
         }
@@ -73,11 +70,17 @@ impl LogLimiter {
 }
 
 /// The process-wide limiter for warnings about input from unauthenticated peers.
-static EDGE_LOG: LogLimiter = LogLimiter::new(20);
+pub static EDGE_LOG: LogLimiter = LogLimiter::new(20);
 
-pub fn log_allowed() -> bool {
-    EDGE_LOG.allow()
+/// `warn!` through a [`LogLimiter`]: `warn_limited!(limiter, fields…, "message")`.
+macro_rules! warn_limited {
+    ($limiter:expr, $($arg:tt)+) => {
+        if $limiter.allow() {
+            tracing::warn!($($arg)+);
+        }
+    };
 }
+pub(crate) use warn_limited;
 
 #[cfg(test)]
 mod tests {

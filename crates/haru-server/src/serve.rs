@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tracing::{info, warn};
 
-use crate::metrics as hm;
+use crate::metrics::{self as hm, warn_limited};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
@@ -79,10 +79,7 @@ impl Pending {
         let token = CancellationToken::new();
         if let Ok(mut q) = self.queue.lock() {
             while q.len() >= max.max(1) {
-                if let Some((_, oldest)) = q.pop_front() {
-                    counter!(hm::SLOW_CLIENTS_TOTAL, "stage" => "evicted").increment(1);
-                    oldest.cancel();
-                }
+                Self::evict(q.pop_front());
             }
             q.push_back((id, token.clone()));
         }
@@ -90,7 +87,10 @@ impl Pending {
     }
 
     fn evict_oldest(&self) {
-        let oldest = self.queue.lock().ok().and_then(|mut q| q.pop_front());
+        Self::evict(self.queue.lock().ok().and_then(|mut q| q.pop_front()));
+    }
+
+    fn evict(oldest: Option<(u64, CancellationToken)>) {
         if let Some((_, token)) = oldest {
             counter!(hm::SLOW_CLIENTS_TOTAL, "stage" => "evicted").increment(1);
             token.cancel();
@@ -187,9 +187,7 @@ pub async fn serve(
                     // Out of descriptors (EMFILE) or a peer that reset before we accepted:
                     // the listener is fine; back off a moment instead of spinning.
                     counter!(hm::CONNECTIONS_REFUSED_TOTAL, "reason" => "accept error").increment(1);
-                    if hm::log_allowed() {
-                        warn!(error = %e, "accept failed");
-                    }
+                    warn_limited!(hm::EDGE_LOG, error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     continue;
                 }

@@ -1,10 +1,8 @@
 //! Twilio webhooks (`voice`, `call-status`) and the outbound-call trigger.
 
-use std::net::SocketAddr;
-
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use haru_store::{NewCall, StatusEvent};
@@ -206,11 +204,7 @@ pub struct CallRequest {
 /// The operator's own endpoints: bearer token when one is configured, else loopback only.
 /// Outbound dialling costs money: it needs `HARU_API_TOKEN`, always (no loopback
 /// exception: behind a tunnel every request is local).
-pub fn authorize_operator(
-    state: &AppState,
-    _peer: SocketAddr,
-    headers: &HeaderMap,
-) -> Result<(), ApiError> {
+pub fn authorize_operator(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     match &state.cfg.api_token {
         Some(token) => {
             let given = headers
@@ -237,11 +231,10 @@ pub fn authorize_operator(
 /// Places an outbound call through Twilio's REST API.
 pub async fn place_call(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    authorize_operator(&state, peer, &headers)?;
+    authorize_operator(&state, &headers)?;
     let req: CallRequest = if body.iter().all(|b| b.is_ascii_whitespace()) {
         CallRequest::default()
     } else {

@@ -25,7 +25,7 @@ use tracing::{info, warn};
 
 use crate::app::AppState;
 use crate::budget::StreamBudget;
-use crate::metrics::LogLimiter;
+use crate::metrics::{LogLimiter, warn_limited};
 
 /// Largest text message we parse; Twilio's 20 ms media messages are ~400 bytes.
 const MAX_MESSAGE: usize = 32 * 1024;
@@ -80,9 +80,10 @@ async fn handle(socket: WebSocket, state: AppState, waiting: tokio::sync::OwnedS
         }
         Err(_) => {
             counter!(crate::metrics::SLOW_CLIENTS_TOTAL, "stage" => "start").increment(1);
-            if crate::metrics::log_allowed() {
-                warn!("media stream sent no `start` within {HANDSHAKE_TIMEOUT:?}; closing");
-            }
+            warn_limited!(
+                crate::metrics::EDGE_LOG,
+                "media stream sent no `start` within {HANDSHAKE_TIMEOUT:?}; closing"
+            );
             close(sink, 1008, "no start event").await;
             return;
         }
@@ -91,13 +92,12 @@ async fn handle(socket: WebSocket, state: AppState, waiting: tokio::sync::OwnedS
     // Before anything is stored or logged with them: identifiers of Twilio's shape only.
     if !sid::is_call_sid(&start.call_sid) || !sid::is_stream_sid(&start.stream_sid) {
         counter!(crate::metrics::STREAMS_REFUSED_TOTAL, "reason" => "malformed sid").increment(1);
-        if crate::metrics::log_allowed() {
-            warn!(
-                call_sid_len = start.call_sid.len(),
-                stream_sid_len = start.stream_sid.len(),
-                "media stream rejected: CallSid/StreamSid are not Twilio identifiers"
-            );
-        }
+        warn_limited!(
+            crate::metrics::EDGE_LOG,
+            call_sid_len = start.call_sid.len(),
+            stream_sid_len = start.stream_sid.len(),
+            "media stream rejected: CallSid/StreamSid are not Twilio identifiers"
+        );
         close(sink, 1008, "malformed call or stream SID").await;
         return;
     }
@@ -105,9 +105,13 @@ async fn handle(socket: WebSocket, state: AppState, waiting: tokio::sync::OwnedS
     let stream_sid = start.stream_sid.clone();
     if let Err(reason) = authorize(&state, &start).await {
         counter!(crate::metrics::STREAMS_REFUSED_TOTAL, "reason" => reason).increment(1);
-        if crate::metrics::log_allowed() {
-            warn!(call_sid = %call_sid, stream_sid = %stream_sid, reason, "media stream rejected");
-        }
+        warn_limited!(
+            crate::metrics::EDGE_LOG,
+            call_sid = %call_sid,
+            stream_sid = %stream_sid,
+            reason,
+            "media stream rejected"
+        );
         // One small row (both SIDs are 34 characters) for the operator's record.
         let r = state
             .store
@@ -245,47 +249,41 @@ async fn read_loop(
             Ok(Message::Text(t)) => t,
             Ok(Message::Close(_)) => return "socket closed",
             Ok(Message::Binary(_)) => {
-                log.allow()
-                    .then(|| warn!(call_sid, "binary WebSocket message; skipped"));
+                warn_limited!(log, call_sid, "binary WebSocket message; skipped");
                 continue;
             }
             Ok(_) => continue,
             Err(e) => {
-                log.allow()
-                    .then(|| warn!(call_sid, error = %e, "WebSocket error; closing stream"));
+                warn_limited!(log, call_sid, error = %e, "WebSocket error; closing stream");
                 return "socket error";
             }
         };
         if text.len() > MAX_MESSAGE {
             counter!(m::BAD_MESSAGES_TOTAL).increment(1);
-            log.allow()
-                .then(|| warn!(call_sid, len = text.len(), "oversized message; skipped"));
+            warn_limited!(
+                log,
+                call_sid,
+                len = text.len(),
+                "oversized message; skipped"
+            );
             continue;
         }
         // The fast path: a media frame, decoded into a reused buffer.
         if let Some(frame) = MediaFrame::parse(&text) {
             if frame.stream_sid != stream_sid {
                 counter!(m::BAD_MESSAGES_TOTAL).increment(1);
-                log.allow()
-                    .then(|| warn!(call_sid, got = %frame.stream_sid, "message for another stream; skipped"));
+                warn_limited!(log, call_sid, got = %frame.stream_sid, "message for another stream; skipped");
                 continue;
             }
-            match audio_of(frame.media.track, frame.media.payload, &mut payload) {
-                Ok(Some(len)) => {
-                    if let Err(why) = budget.audio(Instant::now(), len) {
-                        return abuse(call_sid, why);
-                    }
-                    let item = Input::Audio(mulaw::decode(&payload));
+            let (track, b64) = (frame.media.track, frame.media.payload);
+            match media_input(track, b64, &mut payload, &mut budget, &log, call_sid) {
+                Err(why) => return abuse(call_sid, why),
+                Ok(Some(item)) => {
                     if hand_over(&input, item, call_sid, &mut dropped).is_err() {
                         return "session ended";
                     }
                 }
                 Ok(None) => {}
-                Err(why) => {
-                    counter!(m::BAD_MESSAGES_TOTAL).increment(1);
-                    log.allow()
-                        .then(|| warn!(call_sid, why, "media frame skipped"));
-                }
             }
             continue;
         }
@@ -293,8 +291,7 @@ async fn read_loop(
             Ok(m) => m,
             Err(e) => {
                 counter!(m::BAD_MESSAGES_TOTAL).increment(1);
-                log.allow()
-                    .then(|| warn!(call_sid, error = %e, "invalid message; skipped"));
+                warn_limited!(log, call_sid, error = %e, "invalid message; skipped");
                 continue;
             }
         };
@@ -303,21 +300,21 @@ async fn read_loop(
                 media,
                 stream_sid: sid,
                 ..
-            } => match audio_of(media.track.as_deref(), &media.payload, &mut payload) {
-                Ok(Some(len)) => {
-                    if let Err(why) = budget.audio(Instant::now(), len) {
-                        return abuse(call_sid, why);
-                    }
-                    (sid, Input::Audio(mulaw::decode(&payload)))
+            } => {
+                let track = media.track.as_deref();
+                match media_input(
+                    track,
+                    &media.payload,
+                    &mut payload,
+                    &mut budget,
+                    &log,
+                    call_sid,
+                ) {
+                    Err(why) => return abuse(call_sid, why),
+                    Ok(Some(item)) => (sid, item),
+                    Ok(None) => continue,
                 }
-                Ok(None) => continue,
-                Err(why) => {
-                    counter!(m::BAD_MESSAGES_TOTAL).increment(1);
-                    log.allow()
-                        .then(|| warn!(call_sid, why, "media frame skipped"));
-                    continue;
-                }
-            },
+            }
             Inbound::Mark {
                 mark,
                 stream_sid: sid,
@@ -344,16 +341,14 @@ async fn read_loop(
                 stream_sid: sid, ..
             } => (sid, Input::Stop),
             Inbound::Start { .. } => {
-                log.allow()
-                    .then(|| warn!(call_sid, "second `start` on a running stream; ignored"));
+                warn_limited!(log, call_sid, "second `start` on a running stream; ignored");
                 continue;
             }
             Inbound::Connected { .. } | Inbound::Unknown => continue,
         };
         if sid != stream_sid {
             counter!(m::BAD_MESSAGES_TOTAL).increment(1);
-            log.allow()
-                .then(|| warn!(call_sid, got = %sid, "message for another stream; skipped"));
+            warn_limited!(log, call_sid, got = %sid, "message for another stream; skipped");
             continue;
         }
         let stop = matches!(item, Input::Stop);
@@ -365,6 +360,30 @@ async fn read_loop(
         }
     }
     "socket closed"
+}
+
+/// A media frame as the session's audio: `Ok(None)` when it is skipped (another track, or
+/// a bad payload, counted and logged), `Err` when the stream broke its audio budget.
+fn media_input(
+    track: Option<&str>,
+    b64: &str,
+    buf: &mut Vec<u8>,
+    budget: &mut StreamBudget,
+    log: &LogLimiter,
+    call_sid: &str,
+) -> Result<Option<Input>, &'static str> {
+    match audio_of(track, b64, buf) {
+        Ok(Some(len)) => {
+            budget.audio(Instant::now(), len)?;
+            Ok(Some(Input::Audio(mulaw::decode(buf))))
+        }
+        Ok(None) => Ok(None),
+        Err(why) => {
+            counter!(m::BAD_MESSAGES_TOTAL).increment(1);
+            warn_limited!(log, call_sid, why, "media frame skipped");
+            Ok(None)
+        }
+    }
 }
 
 /// A media frame's audio, base64-decoded into `buf`: its length, `None` for another
