@@ -570,16 +570,7 @@ impl CallCore {
     fn keep_backchannel(&mut self, r: Reply, now: Instant) {
         info!(call_sid = %self.call_sid, turn = r.turn, "backchannel: kept, not answered");
         self.cancel(r.id, false);
-        let timing = r.record.finish(Finish {
-            call_sid: &self.call_sid,
-            turn: r.turn,
-            outcome: Outcome::Backchannel,
-            heard: "",
-            first_audio: None,
-            barge_in: false,
-            now,
-        });
-        self.actions.push_back(Action::Store(StoreOp::Turn(timing)));
+        self.record_unplayed(r, Outcome::Backchannel, now);
         self.floor = Floor::Listening;
     }
 
@@ -727,10 +718,15 @@ impl CallCore {
             }
             None => self.cancel_keeping_words(&r),
         }
+        self.record_unplayed(r, Outcome::Cancelled, now);
+    }
+
+    /// The turn record of a reply that played nothing.
+    fn record_unplayed(&mut self, r: Reply, outcome: Outcome, now: Instant) {
         let timing = r.record.finish(Finish {
             call_sid: &self.call_sid,
             turn: r.turn,
-            outcome: Outcome::Cancelled,
+            outcome,
             heard: "",
             first_audio: None,
             barge_in: false,

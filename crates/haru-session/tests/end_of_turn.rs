@@ -242,9 +242,9 @@ fn a_caller_known_from_earlier_calls_gets_their_patience_from_the_first_pause() 
     assert_eq!(c.core.holds(), [1200, 1300, 1250]);
 }
 
-/// A pause whose words and sound both say "finished": the sound verdict comes from the
-/// audio turn model `model_ms` into the pause.
-fn first_audio_with_sound(words: &str, sound: Option<f32>) -> Option<u64> {
+/// A call past its greeting whose caller has spoken and paused 300 ms, with the audio turn
+/// model's verdict on that pause (if any) delivered. Returns the pause's reply.
+fn call_paused_with(sound: Option<f32>) -> (Call, haru_session::ReplyId) {
     let mut c = Call::new(adaptive(), true);
     c.through_greeting();
     c.say(&speech());
@@ -260,6 +260,13 @@ fn first_audio_with_sound(words: &str, sound: Option<f32>) -> Option<u64> {
             },
         );
     }
+    (c, id)
+}
+
+/// A pause whose words and sound both say "finished": the sound verdict comes from the
+/// audio turn model `model_ms` into the pause.
+fn first_audio_with_sound(words: &str, sound: Option<f32>) -> Option<u64> {
+    let (mut c, id) = call_paused_with(sound);
     c.worker(
         id,
         WorkerEvent::Transcript {
@@ -300,19 +307,7 @@ fn finished_words_that_also_sound_finished_are_answered_sooner() {
 
 #[test]
 fn a_connective_ending_waits_however_finished_it_sounds() {
-    let mut c = Call::new(adaptive(), true);
-    c.through_greeting();
-    c.say(&speech());
-    c.run_caller();
-    c.run(300);
-    let id = c.last_answer();
-    c.worker(
-        id,
-        WorkerEvent::TurnScore {
-            finished: 0.99,
-            ms: 40,
-        },
-    );
+    let (mut c, id) = call_paused_with(Some(0.99));
     c.worker(
         id,
         WorkerEvent::Transcript {
@@ -329,21 +324,7 @@ fn a_finished_sound_shortens_the_wait_for_slow_words_but_not_to_nothing() {
     // The words never come in time; the caller speaks again ~950 ms into the pause.
     // Returns whether that pause had already ended the turn.
     let ended_before_950 = |sound: Option<f32>, wait_ms: u64| {
-        let mut c = Call::new(adaptive(), true);
-        c.through_greeting();
-        c.say(&speech());
-        c.run_caller();
-        c.run(300);
-        let id = c.last_answer();
-        if let Some(p) = sound {
-            c.worker(
-                id,
-                WorkerEvent::TurnScore {
-                    finished: p,
-                    ms: 40,
-                },
-            );
-        }
+        let (mut c, id) = call_paused_with(sound);
         c.run(wait_ms - 300);
         c.say(&speech());
         c.run(200);
