@@ -18,7 +18,7 @@ pub mod report;
 pub mod set;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -270,10 +270,7 @@ fn summarise(family: &str, group: &str, points: &[Point], default_point: Option<
 
 /// The audio turn model from the models directory, if installed.
 pub fn installed_model() -> Option<haru_turn_model::SmartTurn> {
-    let dir = std::env::var_os("HARU_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"));
-    let paths = haru_turn_model::SmartTurnPaths::in_dir(&dir);
+    let paths = haru_turn_model::SmartTurnPaths::in_dir(&set::models_dir());
     if !paths.exist() {
         return None;
     }

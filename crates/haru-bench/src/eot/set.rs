@@ -191,11 +191,16 @@ pub struct HumanSources {
     pub fixtures: PathBuf,
 }
 
+/// The installer's models directory: `HARU_MODELS_DIR`, else the repo's `models/`.
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("HARU_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"))
+}
+
 impl Default for HumanSources {
     fn default() -> Self {
-        let models = std::env::var_os("HARU_MODELS_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"));
+        let models = models_dir();
         Self {
             pocketsphinx: std::env::var_os("HARU_POCKETSPHINX_DATA")
                 .map(PathBuf::from)
