@@ -33,6 +33,12 @@ pub struct ApiState {
     /// `HARU_API_LOCAL_ONLY=1`: with no token, serve a real loopback peer whose request
     /// carries no forwarding headers (behind a tunnel or proxy every peer is loopback).
     pub local_only: bool,
+    /// The same database as `store`, for the daily companion's tables.
+    pub sqlite_store: Arc<haru_store::SqliteStore>,
+    /// The scheduler and alert sender (`None`: people can be managed, not called).
+    pub companion: Option<Arc<haru_companion::Companion>>,
+    /// `API_BASE_URL`, for the calendar-feed links.
+    pub public_base: String,
 }
 
 /// Routes under `/api/...` (authenticated) and `/openapi.json` (public). No fallback,
@@ -48,6 +54,7 @@ pub fn router(state: ApiState) -> Router {
     };
     routes::api()
         .route_layer(axum::middleware::from_fn_with_state(access, auth::require))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(routes::public().with_state(state))
         .merge(openapi::router())
 }

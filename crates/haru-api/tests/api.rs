@@ -163,6 +163,9 @@ async fn env(token: Option<&str>) -> Env {
         api_token: token.map(str::to_string),
         // Tests without a token run in the explicit loopback-only mode.
         local_only: token.is_none(),
+        sqlite_store: Arc::new(store.clone()),
+        companion: None,
+        public_base: "https://haru.example".into(),
     };
     Env {
         path,

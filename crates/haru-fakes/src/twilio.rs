@@ -1,4 +1,4 @@
-//! Fake Twilio REST API (2010-04-01): the `Calls` resource.
+//! Fake Twilio REST API (2010-04-01): the `Calls` and `Messages` resources.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -20,6 +20,9 @@ use crate::server::ServerHandle;
 const API: &str = "/2010-04-01";
 const CALL_EVENTS: [&str; 4] = ["initiated", "ringing", "answered", "completed"];
 const UPDATE_STATUSES: [&str; 2] = ["canceled", "completed"];
+const ENDED_STATUSES: [&str; 5] = ["completed", "canceled", "failed", "busy", "no-answer"];
+/// Twilio's cap on a message body, in characters.
+const MESSAGE_BODY_LIMIT: usize = 1600;
 
 /// Credentials the fake accepts.
 #[derive(Debug, Clone)]
@@ -93,6 +96,29 @@ pub struct FakeCall {
     pub status_callback: Option<String>,
     /// Every `StatusCallbackEvent` value given at creation.
     pub status_callback_events: Vec<String>,
+    /// `MachineDetection` given at creation (`Enable` / `DetectMessageEnd`), if any.
+    pub machine_detection: Option<String>,
+    /// `AsyncAmdStatusCallback` given at creation, if any.
+    pub async_amd_status_callback: Option<String>,
+    /// The latest `Twiml`, given at creation or in an update.
+    pub twiml: Option<String>,
+}
+
+/// A message sent through the fake's `Messages` resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeMessage {
+    /// `SM` + 32 hex digits.
+    pub sid: String,
+    /// Destination number.
+    pub to: String,
+    /// Sender (`From`, or the `MessagingServiceSid` when no `From` was given).
+    pub from: String,
+    /// The text (empty for a media-only message).
+    pub body: String,
+    /// Always `queued`: the fake delivers nothing.
+    pub status: String,
+    /// `StatusCallback` given, if any.
+    pub status_callback: Option<String>,
 }
 
 struct InjectedError {
@@ -105,6 +131,8 @@ struct Shared {
     config: FakeTwilioConfig,
     calls: Mutex<HashMap<String, FakeCall>>,
     create_faults: Mutex<VecDeque<InjectedError>>,
+    messages: Mutex<Vec<FakeMessage>>,
+    message_faults: Mutex<VecDeque<InjectedError>>,
     log: RequestLog<TwilioRequest>,
 }
 
@@ -127,6 +155,8 @@ impl FakeTwilio {
             config,
             calls: Mutex::new(HashMap::new()),
             create_faults: Mutex::new(VecDeque::new()),
+            messages: Mutex::new(Vec::new()),
+            message_faults: Mutex::new(VecDeque::new()),
         });
         let router = Router::new()
             .route(
@@ -136,6 +166,10 @@ impl FakeTwilio {
             .route(
                 &format!("{API}/Accounts/{{account}}/Calls/{{call}}"),
                 get(fetch).post(update),
+            )
+            .route(
+                &format!("{API}/Accounts/{{account}}/Messages.json"),
+                post(create_message),
             )
             .fallback(not_found_route)
             .with_state(shared.clone());
@@ -176,6 +210,9 @@ impl FakeTwilio {
                 url: None,
                 status_callback: None,
                 status_callback_events: Vec::new(),
+                machine_detection: None,
+                async_amd_status_callback: None,
+                twiml: None,
             },
         );
     }
@@ -198,6 +235,21 @@ impl FakeTwilio {
             code,
             message: message.to_owned(),
         });
+    }
+
+    /// Makes the next message send fail with this HTTP status and Twilio
+    /// error code / message. Calls queue up: each consumes one send.
+    pub fn fail_next_message(&self, status: u16, code: u32, message: &str) {
+        lock(&self.shared.message_faults).push_back(InjectedError {
+            status,
+            code,
+            message: message.to_owned(),
+        });
+    }
+
+    /// Every message accepted, oldest first.
+    pub fn messages(&self) -> Vec<FakeMessage> {
+        lock(&self.shared.messages).clone()
     }
 
     /// Every recorded request, oldest first.
@@ -332,6 +384,50 @@ impl Shared {
             },
         })
     }
+
+    fn message_json(&self, msg: &FakeMessage) -> Value {
+        let account = &self.config.account_sid;
+        let now = chrono::Utc::now()
+            .format("%a, %d %b %Y %H:%M:%S +0000")
+            .to_string();
+        let base = format!("{API}/Accounts/{account}/Messages/{}", msg.sid);
+        json!({
+            "sid": msg.sid,
+            "account_sid": account,
+            "api_version": "2010-04-01",
+            "body": msg.body,
+            "num_segments": segments(&msg.body).to_string(),
+            "num_media": "0",
+            "direction": "outbound-api",
+            "from": msg.from,
+            "to": msg.to,
+            "status": msg.status,
+            "messaging_service_sid": null,
+            "date_created": now,
+            "date_updated": now,
+            "date_sent": null,
+            "price": null,
+            "price_unit": "USD",
+            "error_code": null,
+            "error_message": null,
+            "uri": format!("{base}.json"),
+            "subresource_uris": {
+                "media": format!("{base}/Media.json"),
+                "feedback": format!("{base}/Feedback.json"),
+            },
+        })
+    }
+}
+
+/// SMS segments Twilio would bill: 160 / 153 per part for plain text, 70 / 67 for
+/// UCS-2 (ASCII stands in for the GSM-7 alphabet, which is close enough for a fake).
+fn segments(body: &str) -> usize {
+    let (single, part, len) = if body.is_ascii() {
+        (160, 153, body.len())
+    } else {
+        (70, 67, body.encode_utf16().count())
+    };
+    if len <= single { 1 } else { len.div_ceil(part) }
 }
 
 fn first<'a>(form: &'a [(String, String)], key: &str) -> Option<&'a str> {
@@ -375,6 +471,10 @@ async fn create(
     for (key, value) in [
         ("Url", url),
         ("StatusCallback", first(&form, "StatusCallback")),
+        (
+            "AsyncAmdStatusCallback",
+            first(&form, "AsyncAmdStatusCallback"),
+        ),
     ] {
         if let Some(value) = value
             && !is_http_url(value)
@@ -412,6 +512,9 @@ async fn create(
         url: url.map(str::to_owned),
         status_callback: first(&form, "StatusCallback").map(str::to_owned),
         status_callback_events: events,
+        machine_detection: first(&form, "MachineDetection").map(str::to_owned),
+        async_amd_status_callback: first(&form, "AsyncAmdStatusCallback").map(str::to_owned),
+        twiml: first(&form, "Twiml").map(str::to_owned),
     };
     let body = shared.call_json(&call);
     lock(&shared.calls).insert(call.sid.clone(), call);
@@ -470,21 +573,89 @@ async fn update(
             return twilio_error(400, 21205, &format!("{key} is not a valid URL: {value}"));
         }
     }
+    let twiml = first(&form, "Twiml");
     let updated = call_sid(&call).and_then(|sid| {
         let mut calls = lock(&shared.calls);
         let call = calls.get_mut(sid)?;
+        // New instructions need a live call; ending an ended call stays harmless.
+        if (twiml.is_some() || first(&form, "Url").is_some())
+            && ENDED_STATUSES.contains(&call.status.as_str())
+        {
+            return Some(Err(()));
+        }
+        if let Some(twiml) = twiml {
+            call.twiml = Some(twiml.to_owned());
+            // The fake runs no TwiML; a document that hangs up is taken as ending the call.
+            if twiml.contains("<Hangup") {
+                call.status = "completed".to_owned();
+            }
+        }
         if let Some(status) = status {
             call.status = status.to_owned();
         }
         if let Some(url) = first(&form, "Url") {
             call.url = Some(url.to_owned());
         }
-        Some(call.clone())
+        Some(Ok(call.clone()))
     });
     match updated {
-        Some(call) => axum::Json(shared.call_json(&call)).into_response(),
+        Some(Ok(call)) => axum::Json(shared.call_json(&call)).into_response(),
+        Some(Err(())) => twilio_error(400, 21220, "Call is not in-progress. Cannot redirect."),
         None => not_found(uri.path()),
     }
+}
+
+async fn create_message(
+    State(shared): State<Arc<Shared>>,
+    Path(account): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = match shared.begin(&method, &uri, &headers, &body, &account) {
+        Ok(form) => form,
+        Err(resp) => return resp,
+    };
+    let Some(to) = first(&form, "To") else {
+        return twilio_error(400, 21604, "A 'To' phone number is required.");
+    };
+    let Some(from) = first(&form, "From").or_else(|| first(&form, "MessagingServiceSid")) else {
+        return twilio_error(400, 21603, "A 'From' phone number is required.");
+    };
+    let text = first(&form, "Body");
+    if text.is_none() && first(&form, "MediaUrl").is_none() {
+        return twilio_error(400, 21602, "Message body is required.");
+    }
+    let text = text.unwrap_or_default();
+    if text.chars().count() > MESSAGE_BODY_LIMIT {
+        return twilio_error(
+            400,
+            21617,
+            "The concatenated message body exceeds the 1600 character limit.",
+        );
+    }
+    let status_callback = first(&form, "StatusCallback");
+    if let Some(url) = status_callback
+        && !is_http_url(url)
+    {
+        return twilio_error(400, 21609, &format!("Invalid StatusCallback url: {url}"));
+    }
+    // Injected faults apply to otherwise valid requests, like a real outage.
+    if let Some(err) = lock(&shared.message_faults).pop_front() {
+        return twilio_error(err.status, err.code, &err.message);
+    }
+    let msg = FakeMessage {
+        sid: format!("SM{:032x}", rand::random::<u128>()),
+        to: to.to_owned(),
+        from: from.to_owned(),
+        body: text.to_owned(),
+        status: "queued".to_owned(),
+        status_callback: status_callback.map(str::to_owned),
+    };
+    let body = shared.message_json(&msg);
+    lock(&shared.messages).push(msg);
+    (StatusCode::CREATED, axum::Json(body)).into_response()
 }
 
 async fn not_found_route(uri: Uri) -> Response {

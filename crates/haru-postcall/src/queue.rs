@@ -23,14 +23,17 @@ pub enum JobKind {
     Schedules,
     Mood,
     Quality,
+    /// What to remember of the caller (and forget) for the next calls (migration 0004).
+    Memory,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 4] = [
+    pub const ALL: [JobKind; 5] = [
         JobKind::Diary,
         JobKind::Schedules,
         JobKind::Mood,
         JobKind::Quality,
+        JobKind::Memory,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +42,7 @@ impl JobKind {
             JobKind::Schedules => "schedules",
             JobKind::Mood => "mood",
             JobKind::Quality => "quality",
+            JobKind::Memory => "memory",
         }
     }
 

@@ -108,6 +108,35 @@ pub fn mood() -> Value {
     })
 }
 
+/// Bounds of a memory update, shared by the schema and haru's own validation.
+pub const MEMORY_REMEMBER_MAX: usize = 5;
+pub const MEMORY_FORGET_MAX: usize = 10;
+pub const MEMORY_TEXT_MAX: usize = 120;
+
+pub fn memory() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["remember", "forget"],
+        "properties": {
+            "remember": {
+                "type": "array",
+                "maxItems": MEMORY_REMEMBER_MAX,
+                "items": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["text", "quote"],
+                    "properties": {
+                        "text": text(MEMORY_TEXT_MAX as u32),
+                        "quote": text(200)
+                    }
+                }
+            },
+            "forget": { "type": "array", "maxItems": MEMORY_FORGET_MAX, "items": { "type": "integer" } }
+        }
+    })
+}
+
 /// A chat failure is transient (worth waiting for) unless the provider rejected the
 /// request itself.
 pub fn provider_error(e: ProviderError) -> Error {
@@ -216,5 +245,6 @@ mod tests {
         check(&diary());
         check(&schedules());
         check(&mood());
+        check(&memory());
     }
 }

@@ -18,6 +18,12 @@ pub struct Line {
     pub created_at: Option<DateTime<Utc>>,
 }
 
+impl Line {
+    pub fn is_caller(&self) -> bool {
+        self.role == "user"
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Turn {
     pub turn_index: i64,
@@ -104,7 +110,7 @@ impl CallContext {
     pub fn for_prompt(&self) -> String {
         let mut out = String::new();
         for l in &self.lines {
-            let who = if l.role == "user" { "Caller" } else { "Haru" };
+            let who = if l.is_caller() { "Caller" } else { "Haru" };
             let at = l
                 .created_at
                 .map(|t| {
@@ -134,11 +140,21 @@ pub fn normalise(s: &str) -> String {
 
 /// The first spoken line that contains `quote` (normalised), if any.
 pub fn find_quote<'a>(lines: &'a [Line], quote: &str) -> Option<&'a Line> {
+    find_in(lines.iter(), quote)
+}
+
+/// Like [`find_quote`], but only among the caller's lines: for evidence that must be
+/// the caller's own words, not something Haru said.
+pub fn find_caller_quote<'a>(lines: &'a [Line], quote: &str) -> Option<&'a Line> {
+    find_in(lines.iter().filter(|l| l.is_caller()), quote)
+}
+
+fn find_in<'a>(mut lines: impl Iterator<Item = &'a Line>, quote: &str) -> Option<&'a Line> {
     let q = normalise(quote);
     if q.is_empty() {
         return None;
     }
-    lines.iter().find(|l| normalise(&l.content).contains(&q))
+    lines.find(|l| normalise(&l.content).contains(&q))
 }
 
 #[cfg(test)]
@@ -158,5 +174,23 @@ mod tests {
         assert!(find_quote(&lines, "저녁 7시에 친구랑").is_some());
         assert!(find_quote(&lines, "치과 예약").is_none());
         assert!(find_quote(&lines, " ... ").is_none());
+    }
+
+    #[test]
+    fn caller_quotes_ignore_harus_lines() {
+        let line = |role: &str, content: &str| Line {
+            role: role.into(),
+            content: content.into(),
+            interrupted: false,
+            turn_index: 1,
+            created_at: None,
+        };
+        let lines = vec![
+            line("user", "손녀 이름은 지민이에요."),
+            line("assistant", "지민이라는 이름 예쁘네요."),
+        ];
+        assert!(find_caller_quote(&lines, "손녀 이름은 지민이에요").is_some());
+        assert!(find_caller_quote(&lines, "이름 예쁘네요").is_none());
+        assert!(find_quote(&lines, "이름 예쁘네요").is_some());
     }
 }

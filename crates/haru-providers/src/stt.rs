@@ -11,6 +11,13 @@ const STAGE: &str = "stt";
 pub trait Transcriber: Send + Sync + 'static {
     /// Transcribes one utterance of mono 16-bit PCM at `rate` Hz.
     async fn transcribe(&self, pcm: &[i16], rate: u32) -> Result<String, ProviderError>;
+
+    /// The same transcriber forced to `language` (`ko`, `en`), for a call whose language is
+    /// known. `None`: this transcriber cannot be told (it keeps its own setting).
+    fn for_language(&self, language: &str) -> Option<std::sync::Arc<dyn Transcriber>> {
+        let _ = language;
+        None
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -44,6 +51,12 @@ impl OpenAiTranscriber {
 
 #[async_trait]
 impl Transcriber for OpenAiTranscriber {
+    fn for_language(&self, language: &str) -> Option<std::sync::Arc<dyn Transcriber>> {
+        let mut t = self.clone();
+        t.language = Some(language.to_string()).filter(|l| !l.is_empty());
+        Some(std::sync::Arc::new(t))
+    }
+
     async fn transcribe(&self, pcm: &[i16], rate: u32) -> Result<String, ProviderError> {
         let wav = haru_audio::encode_wav(pcm, rate);
         let file = reqwest::multipart::Part::bytes(wav)

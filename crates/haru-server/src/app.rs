@@ -26,6 +26,8 @@ pub struct AppState {
     pub deps: SessionDeps,
     /// Media streams waiting for their `start` (each holds a permit until then).
     pub streams_waiting: Arc<tokio::sync::Semaphore>,
+    /// Set once, after the app is built (`App::set_hooks`).
+    pub hooks: crate::hooks::SharedHooks,
 }
 
 pub struct App {
@@ -136,6 +138,7 @@ pub fn build_with_store(cfg: Config, store: Arc<dyn CallStore>) -> anyhow::Resul
         store,
         twilio,
         deps,
+        hooks: Default::default(),
     };
     let router = router(state.clone());
     Ok(App {
@@ -177,6 +180,7 @@ fn router(state: AppState) -> Router {
         )
         .route("/api/twilio/voice", post(twilio_routes::voice))
         .route("/api/twilio/call-status", post(twilio_routes::call_status))
+        .route("/api/twilio/amd", post(twilio_routes::amd_status))
         .route("/api/twilio/call", post(twilio_routes::place_call))
         .route("/api/twilio/stream", get(ws::stream))
         // Webhook bodies are small; refuse anything large before parsing it.
@@ -185,6 +189,11 @@ fn router(state: AppState) -> Router {
 }
 
 impl App {
+    /// The daily companion's hooks into every call (set once; later calls are ignored).
+    pub fn set_hooks(&self, hooks: Arc<dyn crate::CallHooks>) {
+        let _ = self.state.hooks.set(hooks);
+    }
+
     /// Extra routes (the REST API) merged into the same server.
     pub fn merge(mut self, other: Router) -> Self {
         self.router = self.router.merge(other);

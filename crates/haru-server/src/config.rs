@@ -66,6 +66,11 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The daily companion's knobs (`HARU_SCHEDULER_TICK_MS`, `HARU_CALL_*`, ...).
+    pub companion: CompanionSettings,
+    /// Emergency/despair phrases per call language (`HARU_EMERGENCY_PHRASES_KO`, ...).
+    pub safety_ko: haru_session::Safety,
+    pub safety_en: haru_session::Safety,
     pub bind: SocketAddr,
     pub public_base: PublicBase,
     pub public_base_configured: bool,
@@ -311,12 +316,35 @@ impl Config {
             sentence_max_chars: s.parse("HARU_SENTENCE_MAX_CHARS", d.sentence_max_chars)?,
             speculative: s.parse("HARU_SPECULATIVE", d.speculative)?,
             max_history: s.parse("HARU_MAX_HISTORY", d.max_history)?,
+            language: None,
+            safety: safety(s, providers.stt_language.as_deref().unwrap_or("ko")),
         };
         session.validate().map_err(|e| ConfigError {
             var: e.var,
             message: e.message,
         })?;
         Ok(Self {
+            companion: CompanionSettings {
+                tick_ms: s.parse("HARU_SCHEDULER_TICK_MS", 15_000u64)?,
+                max_attempts: s.parse("HARU_CALL_ATTEMPTS", 3u32)?,
+                retry_minutes: s.parse("HARU_CALL_RETRY_MINUTES", 10u64)?,
+                machine_hangup: match s.opt("HARU_MACHINE").as_deref() {
+                    None | Some("message") => false,
+                    Some("hangup") => true,
+                    Some(other) => {
+                        return Err(ConfigError {
+                            var: "HARU_MACHINE",
+                            message: format!("`{other}`: expected message or hangup"),
+                        });
+                    }
+                },
+                memory_tokens: s.parse("HARU_MEMORY_TOKENS", 400usize)?,
+                low_mood_score: s.parse("HARU_ALERT_LOW_MOOD_SCORE", -0.5f64)?,
+                low_mood_calls: s.parse("HARU_ALERT_LOW_MOOD_CALLS", 3usize)?,
+                missed_calls: s.parse("HARU_ALERT_MISSED_CALLS", 3usize)?,
+            },
+            safety_ko: safety(s, "ko"),
+            safety_en: safety(s, "en"),
             bind,
             public_base,
             public_base_configured: configured,
@@ -414,4 +442,51 @@ mod tests {
         let e = load(&[("TWILIO_AUTH_TOKEN", "tw-very-secret"), ("HARU_BIND", "x")]).unwrap_err();
         assert!(!e.to_string().contains("very-secret"));
     }
+}
+
+/// The phrases for a language: the built-in lists, each replaced by
+/// `HARU_EMERGENCY_PHRASES_<LANG>` / `HARU_DISTRESS_PHRASES_<LANG>` (comma-separated) when set.
+fn safety<F: Fn(&str) -> Option<String>>(s: &Source<F>, language: &str) -> haru_session::Safety {
+    let mut out = haru_session::Safety::for_language(language);
+    let lang = if language.starts_with("en") { "EN" } else { "KO" };
+    let list = |v: String| -> Vec<String> {
+        v.split(',')
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect()
+    };
+    if let Some(v) = s.opt(&format!("HARU_EMERGENCY_PHRASES_{lang}")) {
+        out.emergency = list(v);
+    }
+    if let Some(v) = s.opt(&format!("HARU_DISTRESS_PHRASES_{lang}")) {
+        out.distress = list(v);
+    }
+    out
+}
+
+impl Config {
+    /// The phrases for a call in `language`.
+    pub fn safety_for(&self, language: &str) -> &haru_session::Safety {
+        if language.starts_with("en") {
+            &self.safety_en
+        } else {
+            &self.safety_ko
+        }
+    }
+}
+
+/// The daily companion's settings, read with the rest of the configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompanionSettings {
+    pub tick_ms: u64,
+    /// Tries per daily call, the first included.
+    pub max_attempts: u32,
+    /// Wait before the first retry (doubling, capped at 3×).
+    pub retry_minutes: u64,
+    /// `HARU_MACHINE=hangup`: hang up on answering machines instead of leaving a message.
+    pub machine_hangup: bool,
+    pub memory_tokens: usize,
+    pub low_mood_score: f64,
+    pub low_mood_calls: usize,
+    pub missed_calls: usize,
 }

@@ -7,6 +7,7 @@ pub mod app;
 mod budget;
 pub mod config;
 mod error;
+pub mod hooks;
 mod metrics;
 pub mod serve;
 mod twilio_routes;
@@ -14,3 +15,4 @@ mod ws;
 
 pub use app::{App, AppState, build, build_with_store};
 pub use config::{Config, ConfigError, LogFormat};
+pub use hooks::CallHooks;

@@ -193,6 +193,43 @@ pub async fn call_status(
         )
     })?;
     info!(call_sid, status, "call status");
+    if let Some(hooks) = state.hooks.get().cloned() {
+        // Twilio is answered now; the companion's follow-up (a retry, a missed call) runs
+        // on its own.
+        let (sid, status) = (call_sid.to_string(), status.to_string());
+        tokio::spawn(async move { hooks.call_status(&sid, &status, &params).await });
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Twilio's asynchronous answering-machine verdict for an outbound call.
+pub async fn amd_status(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let params = verified_form(&state, &uri, &headers, &body)?;
+    let (Some(call_sid), Some(answered_by)) =
+        (param(&params, "CallSid"), param(&params, "AnsweredBy"))
+    else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "CallSid and AnsweredBy are required",
+        ));
+    };
+    if !sid::is_call_sid(call_sid) || answered_by.len() > 32 {
+        counter!(crate::metrics::WEBHOOKS_REFUSED_TOTAL, "reason" => "malformed sid").increment(1);
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "CallSid is not a Twilio identifier, or AnsweredBy is too long",
+        ));
+    }
+    info!(call_sid, answered_by, "answering-machine detection");
+    if let Some(hooks) = state.hooks.get().cloned() {
+        let (sid, by) = (call_sid.to_string(), answered_by.to_string());
+        tokio::spawn(async move { hooks.answered_by(&sid, &by).await });
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -130,7 +130,7 @@ async fn handle(socket: WebSocket, state: AppState, waiting: tokio::sync::OwnedS
     haru_session::log::call_start(&call_sid, &stream_sid);
     let (in_tx, in_rx) = mpsc::channel(INPUT_QUEUE);
     let (out_tx, out_rx) = mpsc::channel::<Output>(OUTPUT_QUEUE);
-    let session = Session::new(call_sid.clone(), state.deps.clone(), out_tx);
+    let session = Session::new(call_sid.clone(), call_deps(&state, &call_sid).await, out_tx);
     let mut session = tokio::spawn(session.run(in_rx));
     let writer = tokio::spawn(write_loop(
         sink,
@@ -158,6 +158,34 @@ async fn handle(socket: WebSocket, state: AppState, waiting: tokio::sync::OwnedS
         .record_stream_event(&call_sid, Some(&stream_sid), "closed", Some(ended_by))
         .await;
     stored(&call_sid, "stream close", r);
+}
+
+/// The session's dependencies for this call: the person's own settings when the companion
+/// knows them (language, greeting, memory), else the server's.
+async fn call_deps(state: &AppState, call_sid: &str) -> haru_session::SessionDeps {
+    let mut deps = state.deps.clone();
+    let Some(hooks) = state.hooks.get() else {
+        return deps;
+    };
+    // A slow lookup must not keep the caller in silence: past this, the defaults.
+    let setup = tokio::time::timeout(
+        Duration::from_secs(2),
+        hooks.session_config(call_sid, &state.deps.cfg),
+    )
+    .await;
+    match setup {
+        Ok(Some(cfg)) => {
+            if let Some(lang) = &cfg.language
+                && let Some(stt) = deps.providers.stt.for_language(lang)
+            {
+                deps.providers.stt = stt;
+            }
+            deps.cfg = std::sync::Arc::new(cfg);
+        }
+        Ok(None) => {}
+        Err(_) => warn!(call_sid, "the person's call settings took too long; using the defaults"),
+    }
+    deps
 }
 
 /// A failed store write is logged with the call SID and counted, never silently dropped.

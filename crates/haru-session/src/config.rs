@@ -102,6 +102,11 @@ pub struct SessionConfig {
     pub speculative: bool,
     /// Chat messages kept in the LLM context besides the system prompt.
     pub max_history: usize,
+    /// The call's language (`ko`, `en`) when it is known (a person's call); `None` leaves
+    /// the transcriber's configured language.
+    pub language: Option<String>,
+    /// Emergency and despair phrases, answered at once and raised as alerts.
+    pub safety: crate::Safety,
 }
 
 pub const DEFAULT_SYSTEM_PROMPT: &str = "당신은 따뜻하고 다정한 한국어 말벗입니다. 전화로 상대방의 하루에 대해 묻고, 공감하며 들어 주세요. \
@@ -130,6 +135,8 @@ impl Default for SessionConfig {
             sentence_max_chars: 80,
             speculative: true,
             max_history: 40,
+            language: None,
+            safety: crate::Safety::korean(),
         }
     }
 }

@@ -891,6 +891,35 @@ impl CallCore {
         }
         self.history.push(ChatMessage::user(text.to_string()));
         self.store_message(turn, Role::User, text.to_string(), false);
+        self.raise_alert_if_at_risk(turn, text);
+    }
+
+    /// Emergency or despair words raise an alert with the quote, once per kind per call
+    /// (the store's dedupe key); the worker has already answered them with the fixed
+    /// reply (`Safety::reply`).
+    fn raise_alert_if_at_risk(&mut self, turn: i64, text: &str) {
+        let Some((kind, phrase)) = self.cfg.safety.detect(text) else {
+            return;
+        };
+        warn!(call_sid = %self.call_sid, turn, kind = kind.as_str(), phrase, "risk words in the call; raising an alert");
+        let summary = match kind {
+            haru_store::AlertKind::Distress => format!("Words of despair in a call: \"{phrase}\""),
+            _ => format!("Health or emergency words in a call: \"{phrase}\""),
+        };
+        self.actions
+            .push_back(Action::Store(StoreOp::Alert(haru_store::NewAlert {
+                person_id: None,
+                call_sid: Some(self.call_sid.clone()),
+                kind,
+                dedupe_key: format!("call:{}:{}", self.call_sid, kind.as_str()),
+                summary,
+                evidence: vec![haru_store::Evidence {
+                    quote: text.to_string(),
+                    call_sid: Some(self.call_sid.clone()),
+                    // The core reads no clock: the store stamps it.
+                    at: String::new(),
+                }],
+            })));
     }
 
     fn store_message(&mut self, turn: i64, role: Role, content: String, interrupted: bool) {

@@ -329,6 +329,7 @@ impl StoreWriter {
                 let (what, result) = match &op {
                     StoreOp::Message(msg) => ("message", store.add_message(msg).await.map(|_| ())),
                     StoreOp::Turn(t) => ("turn", store.record_turn(t).await),
+                    StoreOp::Alert(a) => ("alert", store.raise_alert(a).await.map(|_| ())),
                 };
                 if let Err(e) = result {
                     counter!(m::STORE_ERRORS_TOTAL).increment(1);

@@ -95,6 +95,8 @@ pub enum WorkerEvent {
 pub enum StoreOp {
     Message(NewMessage),
     Turn(TurnTiming),
+    /// The caller said something an alert is raised for (emergency, despair).
+    Alert(haru_store::NewAlert),
 }
 
 /// Everything the core asks the outside world to do.

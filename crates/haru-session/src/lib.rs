@@ -15,6 +15,7 @@ pub mod log;
 pub mod metrics;
 pub mod phrases;
 pub mod record;
+pub mod safety;
 pub mod sentences;
 mod worker;
 
@@ -22,3 +23,4 @@ pub use config::{EotConfig, EotPolicy, InvalidConfig, SessionConfig};
 pub use driver::{CallEnded, Providers, Session, SessionDeps};
 pub use io::{Action, Input, Job, Output, ReplyId, StoreOp, WorkerEvent};
 pub use phrases::PhraseCache;
+pub use safety::Safety;

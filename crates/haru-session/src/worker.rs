@@ -89,6 +89,16 @@ impl Worker {
         if text.is_empty() || stop.is_cancelled() {
             return (None, None);
         }
+        // Emergency or despair: the fixed, calm reply at once, not the LLM's.
+        if let Some((kind, _)) = self.cfg.safety.detect(&text) {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let _ = tx.send(self.cfg.safety.reply(kind).to_string());
+            drop(tx);
+            return tokio::select! {
+                _ = stop.cancelled() => (None, None),
+                e = self.synthesize_sentences(rx) => (None, e),
+            };
+        }
         let mut messages = history;
         messages.push(ChatMessage::user(text));
         tokio::select! {

@@ -4,11 +4,13 @@
 //! default implementation (WAL, `synchronous=FULL`, so an awaited write is on disk). A
 //! Postgres implementation for multi-instance deployments only has to implement the trait.
 
+pub mod companion;
 pub mod memory;
 mod model;
 mod sqlite;
 
 pub use memory::MemoryStore;
+pub use companion::{AlertKind, Evidence, NewAlert};
 pub use model::*;
 pub use sqlite::SqliteStore;
 
@@ -63,6 +65,9 @@ pub trait CallStore: Send + Sync + 'static {
     /// This caller's recent mid-turn pauses (ms, oldest first); empty for a new caller.
     async fn caller_holds(&self, phone: &str) -> Result<Vec<u32>>;
     async fn save_caller_holds(&self, phone: &str, holds: &[u32]) -> Result<()>;
+    /// Raises an alert (with one queued delivery per caregiver channel of the call's
+    /// person). `None`: an alert with this dedupe key exists already.
+    async fn raise_alert(&self, alert: &NewAlert) -> Result<Option<i64>>;
 }
 
 /// Opens the store named by a database URL (`sqlite:path` or `sqlite::memory:`).

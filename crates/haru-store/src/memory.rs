@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
+use crate::companion::NewAlert;
 
 use crate::{
     CallFilter, CallRecord, CallStore, Message, NewCall, NewMessage, Result, StatusEvent,
@@ -28,6 +29,7 @@ struct Tables {
     messages: Vec<Message>,
     turns: Vec<TurnTiming>,
     holds: std::collections::HashMap<String, Vec<u32>>,
+    alerts: Vec<NewAlert>,
 }
 
 fn injected() -> StoreError {
@@ -43,6 +45,11 @@ impl MemoryStore {
     /// Every read of messages fails from now on.
     pub fn fail_reads(&self, on: bool) {
         self.fail_reads.store(on, Ordering::SeqCst);
+    }
+
+    /// Every alert raised so far, oldest first.
+    pub fn alerts(&self) -> Vec<NewAlert> {
+        self.tables().alerts.clone()
     }
 
     fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
@@ -80,6 +87,7 @@ impl CallStore for MemoryStore {
                 ended_at: None,
                 end_reason: None,
                 transcript: None,
+                person_id: None,
             });
         }
         if let Some(token) = &call.stream_token {
@@ -184,6 +192,7 @@ impl CallStore for MemoryStore {
                 ended_at: None,
                 end_reason: None,
                 transcript: None,
+                person_id: None,
             });
         }
         if let Some(c) = t.calls.iter_mut().find(|c| c.call_sid == call_sid) {
@@ -265,5 +274,15 @@ impl CallStore for MemoryStore {
             .holds
             .insert(phone.to_string(), holds.to_vec());
         Ok(())
+    }
+
+    async fn raise_alert(&self, alert: &NewAlert) -> Result<Option<i64>> {
+        self.write_guard()?;
+        let mut t = self.tables();
+        if t.alerts.iter().any(|a| a.dedupe_key == alert.dedupe_key) {
+            return Ok(None);
+        }
+        t.alerts.push(alert.clone());
+        Ok(Some(t.alerts.len() as i64))
     }
 }

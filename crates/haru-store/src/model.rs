@@ -24,6 +24,9 @@ pub struct CallRecord {
     pub ended_at: Option<String>,
     pub end_reason: Option<String>,
     pub transcript: Option<String>,
+    /// The person this call was with (matched by number), if any.
+    #[serde(default)]
+    pub person_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

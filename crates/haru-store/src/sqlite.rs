@@ -17,7 +17,7 @@ pub struct SqliteStore {
     pool: SqlitePool,
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
@@ -40,6 +40,11 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
+    /// A store over a pool already opened (and migrated) by [`SqliteStore::open`].
+    pub fn from_pool(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+
     /// The pool, for modules that keep their own tables in the same database.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
@@ -58,6 +63,7 @@ fn call_from_row(r: &SqliteRow) -> CallRecord {
         ended_at: r.get("ended_at"),
         end_reason: r.get("end_reason"),
         transcript: r.get("transcript"),
+        person_id: r.get("person_id"),
     }
 }
 
@@ -82,9 +88,11 @@ fn turn_from_row(r: &SqliteRow) -> TurnTiming {
 impl CallStore for SqliteStore {
     async fn upsert_call(&self, c: &NewCall) -> Result<()> {
         sqlx::query(
-            "INSERT INTO calls (call_sid, direction, from_number, to_number, status, stream_token, started_at)
-             VALUES (?1, ?2, ?3, ?4, COALESCE(?5, 'created'), ?6, ?7)
+            "INSERT INTO calls (call_sid, direction, from_number, to_number, status, stream_token, started_at, person_id)
+             VALUES (?1, ?2, ?3, ?4, COALESCE(?5, 'created'), ?6, ?7,
+                     (SELECT id FROM people WHERE phone = CASE WHEN ?2 = 'inbound' THEN ?3 ELSE ?4 END))
              ON CONFLICT(call_sid) DO UPDATE SET
+               person_id = COALESCE(calls.person_id, excluded.person_id),
                from_number = COALESCE(calls.from_number, excluded.from_number),
                to_number = COALESCE(calls.to_number, excluded.to_number),
                stream_token = COALESCE(excluded.stream_token, calls.stream_token),
@@ -349,6 +357,10 @@ impl CallStore for SqliteStore {
         Ok(row
             .and_then(|(j,)| serde_json::from_str(&j).ok())
             .unwrap_or_default())
+    }
+
+    async fn raise_alert(&self, alert: &NewAlert) -> Result<Option<i64>> {
+        self.insert_alert(alert).await
     }
 
     async fn save_caller_holds(&self, phone: &str, holds: &[u32]) -> Result<()> {

@@ -20,6 +20,8 @@ pub struct Running {
     pub worker: JoinHandle<()>,
     pub store: Arc<dyn CallStore>,
     pub postcall: Arc<PostCall>,
+    pub companion: Arc<haru_companion::Companion>,
+    pub scheduler: JoinHandle<()>,
 }
 
 pub async fn start(
@@ -34,7 +36,10 @@ pub async fn start(
         .await
         .with_context(|| format!("opening the store {}", cfg.database_url))?;
     let pool = sqlite.pool().clone();
-    let store: Arc<dyn CallStore> = Arc::new(sqlite);
+    let sqlite = Arc::new(sqlite);
+    let store: Arc<dyn CallStore> = sqlite.clone();
+    let companion = crate::companion::build(&cfg, sqlite.clone());
+    let public_base = cfg.public_base.http_url("");
     let timezone: haru_postcall::chrono_tz::Tz = cfg
         .timezone
         .parse()
@@ -76,7 +81,12 @@ pub async fn start(
         // would cut the JSON off mid-string).
         .with_limits(Some(POSTCALL_MAX_TOKENS), None),
     );
+    let hooks_cfg = Arc::new(cfg.clone());
     let app = haru_server::build_with_store(cfg, store.clone())?;
+    app.set_hooks(Arc::new(crate::companion::Hooks {
+        companion: companion.clone(),
+        cfg: hooks_cfg,
+    }));
     let postcall = Arc::new(PostCall::new(
         pool.clone(),
         chat,
@@ -92,8 +102,12 @@ pub async fn start(
         postcall: postcall.clone(),
         api_token,
         local_only,
+        sqlite_store: sqlite,
+        companion: Some(companion.clone()),
+        public_base,
     });
     let worker = postcall.clone().spawn_worker(shutdown.clone());
+    let scheduler = companion.clone().spawn(shutdown.clone());
     let app = app.merge(api);
     app.log_startup(listener.local_addr()?);
     let (router, _state, mut ended) = app.into_parts();
@@ -120,5 +134,7 @@ pub async fn start(
         worker,
         store,
         postcall,
+        companion,
+        scheduler,
     })
 }

@@ -10,6 +10,9 @@ use haru_fakes::{
     Endpoint, FakeOpenAi, FakeOpenAiConfig, FakeTwilio, FakeTwilioConfig, RecordedBody,
 };
 use haru_providers::{ChatMessage, ChatModel, Synthesizer, Transcriber};
+use haru_telephony::rest::{
+    AmdMode, CallOptions, CallUpdate, MachineDetection, NewCall, NewMessage,
+};
 use serde_json::Value;
 
 fn spec(name: &str) -> Value {
@@ -116,7 +119,18 @@ fn check(root: &Value, schema: &Value, v: &Value, at: &str, errs: &mut Vec<Strin
     }
 }
 
-/// Form bodies: every field must be a documented property, required ones present, enums kept.
+/// The values a description lists as "Can be: `a` or `b`." where the spec gives no enum
+/// (e.g. `MachineDetection`, `AsyncAmd`, `StatusCallbackEvent`).
+fn described_values(p: &Value) -> Option<Vec<&str>> {
+    let d = p.get("description")?.as_str()?;
+    let (_, rest) = d.split_once("Can be: ")?;
+    let sentence = rest.split(". ").next().unwrap_or(rest);
+    let values: Vec<&str> = sentence.split('`').skip(1).step_by(2).collect();
+    (!values.is_empty()).then_some(values)
+}
+
+/// Form bodies: every field must be a documented property, required ones present, enums
+/// (declared or described) kept, integers and TwiML well-formed.
 fn check_form(root: &Value, schema: &Value, form: &[(String, String)], errs: &mut Vec<String>) {
     let s = resolve(root, schema);
     let props = s["properties"].as_object().expect("form properties");
@@ -142,10 +156,27 @@ fn check_form(root: &Value, schema: &Value, form: &[(String, String)], errs: &mu
         } else {
             p
         };
-        if let Some(en) = item.get("enum").and_then(Value::as_array)
-            && !en.iter().any(|e| e.as_str() == Some(v))
+        if let Some(en) = item.get("enum").and_then(Value::as_array) {
+            if !en.iter().any(|e| e.as_str() == Some(v)) {
+                errs.push(format!("{k}={v} not in {en:?}"));
+            }
+        } else if let Some(values) = described_values(p)
+            && !values.contains(&v.as_str())
         {
-            errs.push(format!("{k}={v} not in {en:?}"));
+            errs.push(format!("{k}={v} not among the described {values:?}"));
+        }
+        if item["type"] == "integer" && v.parse::<i64>().is_err() {
+            errs.push(format!("{k}={v} is not an integer"));
+        }
+        if item.get("format").and_then(Value::as_str) == Some("twiml") {
+            let doc = v.trim();
+            let body = match doc.strip_prefix("<?xml") {
+                Some(rest) => rest.split_once("?>").map_or("", |(_, b)| b),
+                None => doc,
+            };
+            if !(body.starts_with("<Response>") && body.ends_with("</Response>")) {
+                errs.push(format!("{k}={v} is not a <Response> document"));
+            }
         }
         if item.get("format").and_then(Value::as_str) == Some("uri") && url::Url::parse(v).is_err()
         {
@@ -170,32 +201,107 @@ async fn twilio_requests_match_the_official_spec() {
     .unwrap();
     let client =
         haru_telephony::TwilioClient::new(reqwest::Client::new(), &tw.base_url(), sid, "t");
-    let created = client
-        .create_call(&haru_telephony::rest::NewCall {
-            to: "+821012345678",
-            from: "+15005550006",
-            url: "https://example.ngrok.io/api/twilio/voice",
-            status_callback: "https://example.ngrok.io/api/twilio/call-status",
-        })
+    let call = NewCall {
+        to: "+821012345678",
+        from: "+15005550006",
+        url: "https://example.ngrok.io/api/twilio/voice",
+        status_callback: "https://example.ngrok.io/api/twilio/call-status",
+    };
+    let created = client.create_call(&call).await.unwrap();
+    let screened = client
+        .create_call_with(
+            &call,
+            &CallOptions {
+                machine_detection: Some(MachineDetection {
+                    mode: AmdMode::DetectMessageEnd,
+                    status_callback: "https://example.ngrok.io/api/twilio/amd-status",
+                    timeout_secs: Some(30),
+                }),
+            },
+        )
         .await
         .unwrap();
     client.hang_up(&created.sid).await.unwrap();
+    let message = haru_telephony::twiml::say_and_hangup_lang(
+        "할머니, 하루예요. <다음에> 또 \"전화\" 드릴게요 & 안녕히 계세요.",
+        "ko",
+    );
+    assert_eq!(
+        client.update_twiml(&screened.sid, &message).await.unwrap(),
+        CallUpdate::Applied
+    );
+    let long = "오늘 이야기 정말 즐거웠어요. ".repeat(150);
+    for (body, status_callback) in [
+        (
+            "할머니, 내일 또 전화드릴게요.",
+            Some("https://example.ngrok.io/api/twilio/sms-status"),
+        ),
+        (long.as_str(), None),
+    ] {
+        let sent = client
+            .send_sms(&NewMessage {
+                to: "+821012345678",
+                from: "+15005550006",
+                body,
+                status_callback,
+            })
+            .await
+            .unwrap();
+        assert!(sent.sid.starts_with("SM"), "{sent:?}");
+        assert_eq!(sent.status.as_deref(), Some("queued"));
+    }
     let reqs = tw.requests();
-    assert_eq!(reqs.len(), 2);
+    let call_path = "/2010-04-01/Accounts/{AccountSid}/Calls.json";
+    let update_path = "/2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json";
+    let messages_path = "/2010-04-01/Accounts/{AccountSid}/Messages.json";
+    let templates = [
+        call_path,
+        call_path,
+        update_path,
+        update_path,
+        messages_path,
+        messages_path,
+    ];
+    assert_eq!(reqs.len(), templates.len());
     let paths = &spec["paths"];
     let mut errs = Vec::new();
-    for (r, template) in reqs.iter().zip([
-        "/2010-04-01/Accounts/{AccountSid}/Calls.json",
-        "/2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json",
-    ]) {
+    for (r, template) in reqs.iter().zip(templates) {
         let op = &paths[template]["post"];
         assert!(op.is_object(), "{template} not in spec");
         let prefix = template.split('{').next().unwrap();
         assert!(r.path.starts_with(prefix), "{} vs {template}", r.path);
+        let suffix = template.rsplit('}').next().unwrap();
+        assert!(r.path.ends_with(suffix), "{} vs {template}", r.path);
         let schema = &op["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"];
         check_form(&spec, schema, &r.form, &mut errs);
     }
     assert!(errs.is_empty(), "{errs:#?}");
+    // What the checker cannot see from the schema alone.
+    let amd = &reqs[1];
+    assert_eq!(amd.field("MachineDetection"), Some("DetectMessageEnd"));
+    assert_eq!(amd.field("AsyncAmd"), Some("true"));
+    assert_eq!(
+        amd.field("AsyncAmdStatusCallback"),
+        Some("https://example.ngrok.io/api/twilio/amd-status")
+    );
+    assert_eq!(amd.field("AsyncAmdStatusCallbackMethod"), Some("POST"));
+    assert_eq!(amd.field("MachineDetectionTimeout"), Some("30"));
+    assert_eq!(reqs[0].field("MachineDetection"), None);
+    assert_eq!(reqs[3].field("Twiml"), Some(message.as_str()));
+    assert_eq!(tw.call(&screened.sid).unwrap().status, "completed");
+    // The spec: "Can be up to 1,600 characters in length."
+    let long_body = reqs[5].field("Body").unwrap();
+    assert!(
+        long_body.chars().count() <= 1600,
+        "{}",
+        long_body.chars().count()
+    );
+    assert!(long_body.ends_with('…'));
+    assert_eq!(
+        reqs[4].field("StatusCallback"),
+        Some("https://example.ngrok.io/api/twilio/sms-status")
+    );
+    assert_eq!(reqs[5].field("StatusCallback"), None);
     let mut bad = Vec::new();
     let update = &paths["/2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json"]["post"]["requestBody"]
         ["content"]["application/x-www-form-urlencoded"]["schema"];
@@ -205,13 +311,37 @@ async fn twilio_requests_match_the_official_spec() {
         &[
             ("Status".into(), "hungup".into()),
             ("Nope".into(), "1".into()),
+            ("Twiml".into(), "<Say>hi</Say>".into()),
         ],
+        &mut bad,
+    );
+    let create = &paths[call_path]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]
+        ["schema"];
+    check_form(
+        &spec,
+        create,
+        &[
+            ("To".into(), "+821012345678".into()),
+            ("From".into(), "+15005550006".into()),
+            ("MachineDetection".into(), "Yes".into()),
+            ("MachineDetectionTimeout".into(), "soon".into()),
+            ("StatusCallbackEvent".into(), "hungup".into()),
+        ],
+        &mut bad,
+    );
+    let messages = &paths[messages_path]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]
+        ["schema"];
+    check_form(
+        &spec,
+        messages,
+        &[("Body".into(), "hi".into()), ("Text".into(), "hi".into())],
         &mut bad,
     );
     assert_eq!(
         bad.len(),
-        2,
-        "the checker must catch a bad enum and an unknown field: {bad:?}"
+        8,
+        "the checker must catch bad enums (declared and described), unknown fields, \
+         non-integers, non-TwiML and a missing To: {bad:#?}"
     );
 }
 

@@ -1,13 +1,15 @@
 //! Route table; one module per resource.
 
+mod alerts;
 mod calls;
 mod jobs;
+pub(crate) mod people;
 mod results;
 mod schedules;
 
 use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde::Serialize;
 
 use crate::{ApiError, ApiState};
@@ -27,6 +29,25 @@ pub fn api() -> Router<ApiState> {
         .route("/api/jobs", get(jobs::list))
         .route("/api/jobs/{id}", get(jobs::one))
         .route("/api/jobs/{id}/rerun", post(jobs::rerun))
+        .route("/api/people", get(people::list).post(people::create))
+        .route(
+            "/api/people/{id}",
+            get(people::one).patch(people::update).delete(people::erase),
+        )
+        .route("/api/people/{id}/call", post(people::call_now))
+        .route("/api/people/{id}/memory", get(people::memory))
+        .route("/api/people/{id}/memory/{item}", delete(people::forget))
+        .route("/api/people/{id}/diaries", get(people::diaries))
+        .route("/api/people/{id}/schedules", get(people::schedules))
+        .route("/api/people/{id}/trends", get(people::trends))
+        .route("/api/alerts", get(alerts::list))
+        .route("/api/alerts/{id}", get(alerts::one))
+        .route("/api/alerts/{id}/ack", post(alerts::ack))
+}
+
+/// Routes opened by their own secret rather than the operator's token.
+pub fn public() -> Router<ApiState> {
+    Router::new().route("/api/people/{id}/calendar.ics", get(people::calendar))
 }
 
 /// A page of items; `next_offset` is absent on the last page.

@@ -6,7 +6,7 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use crate::Result;
 use crate::schema::{self, MOOD_LABELS};
-use crate::transcript::{CallContext, find_quote};
+use crate::transcript::{CallContext, find_caller_quote};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Mood {
@@ -36,14 +36,8 @@ fn validate(ctx: &CallContext, a: &Answer) -> Result<(), String> {
         return Err("reason is empty".into());
     }
     // Quotes are evidence: each must be something the caller actually said.
-    let callers: Vec<_> = ctx
-        .lines
-        .iter()
-        .filter(|l| l.role == "user")
-        .cloned()
-        .collect();
     for q in &a.quotes {
-        if find_quote(&callers, q).is_none() {
+        if find_caller_quote(&ctx.lines, q).is_none() {
             return Err(format!("quote `{q}` is not something the caller said"));
         }
     }
