@@ -348,7 +348,7 @@ async fn one_call_and_its_results() {
     assert_eq!(v["messages"].as_array().map(Vec::len), Some(2));
     assert_eq!(v["turns"][0]["first_audio_ms"], 750);
     assert!(v["status_events"].is_array());
-    assert_eq!(v["jobs"].as_array().map(Vec::len), Some(4));
+    assert_eq!(v["jobs"].as_array().map(Vec::len), Some(5));
 
     let text = reqwest::get(format!("{base}/api/calls/CA1/transcript"))
         .await

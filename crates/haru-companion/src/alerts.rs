@@ -26,7 +26,9 @@ impl Companion {
             return Ok(());
         }
         // The run's first slot names the alert: one alert per run, however long it gets.
-        let Some(first) = run.last() else { return Ok(()) };
+        let Some(first) = run.last() else {
+            return Ok(());
+        };
         let evidence = run
             .iter()
             .rev()

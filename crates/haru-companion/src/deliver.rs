@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
 use haru_store::companion::{Channel, DeliveryClaim};
+use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -74,7 +74,12 @@ impl Companion {
             let id = claim.delivery.id;
             match self.send(&claim).await {
                 Ok(()) => {
-                    info!(alert = claim.alert.id, delivery = id, channel = claim.delivery.channel.as_str(), "alert delivered");
+                    info!(
+                        alert = claim.alert.id,
+                        delivery = id,
+                        channel = claim.delivery.channel.as_str(),
+                        "alert delivered"
+                    );
                     self.store.delivery_done(id).await?;
                 }
                 Err(e) => {
@@ -85,7 +90,9 @@ impl Companion {
                             .cfg
                             .delivery_backoff
                             .saturating_mul(1u32 << (attempts.clamp(1, 11) - 1) as u32);
-                        ts(now + chrono::Duration::from_std(backoff.min(Duration::from_secs(3600))).unwrap_or_default())
+                        ts(now
+                            + chrono::Duration::from_std(backoff.min(Duration::from_secs(3600)))
+                                .unwrap_or_default())
                     });
                     warn!(alert = claim.alert.id, delivery = id, attempts, error = %e, retry = ?retry, "alert delivery failed");
                     self.store.delivery_failed(id, &e, retry.as_deref()).await?;

@@ -132,14 +132,21 @@ impl Companion {
     }
 
     /// The person's greeting and memory for a call with them; `None` for a stranger.
-    pub async fn persona_for_call(&self, call_sid: &str, now: DateTime<Utc>) -> Result<Option<Persona>> {
+    pub async fn persona_for_call(
+        &self,
+        call_sid: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Persona>> {
         let Some(person) = self.store.person_for_call(call_sid).await? else {
             return Ok(None);
         };
         let diaries = self.store.diaries_of(&person.id, 3).await?;
         // From yesterday on: yesterday's items feed the follow-up question.
         let since = ts(now - chrono::Duration::days(2));
-        let schedules = self.store.schedules_of(&person.id, Some(&since), 20).await?;
+        let schedules = self
+            .store
+            .schedules_of(&person.id, Some(&since), 20)
+            .await?;
         let moods = self.store.moods_of(&person.id, 1).await?;
         let items = self.store.memory_items(&person.id).await?;
         let known = persona::Known {
@@ -150,11 +157,17 @@ impl Companion {
             items: &items,
             now,
         };
-        Ok(Some(persona::persona(&known, self.cfg.memory_budget_tokens)))
+        Ok(Some(persona::persona(
+            &known,
+            self.cfg.memory_budget_tokens,
+        )))
     }
 
     /// Runs the scheduler and the alert sender until `shutdown`.
-    pub fn spawn(self: Arc<Self>, shutdown: tokio_util::sync::CancellationToken) -> tokio::task::JoinHandle<()> {
+    pub fn spawn(
+        self: Arc<Self>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let sender = tokio::spawn(deliver::run(self.clone(), shutdown.clone()));
             loop {

@@ -24,9 +24,7 @@ pub fn is_e164(s: &str) -> bool {
     let Some(d) = s.strip_prefix('+') else {
         return false;
     };
-    (7..=15).contains(&d.len())
-        && d.bytes().all(|b| b.is_ascii_digit())
-        && !d.starts_with('0')
+    (7..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0')
 }
 
 fn is_email(s: &str) -> bool {
@@ -58,7 +56,10 @@ fn name(field: &str, s: &str) -> Result<String, Invalid> {
         return Err(invalid(field, "must not be empty"));
     }
     if t.chars().count() > 100 || t.chars().any(char::is_control) {
-        return Err(invalid(field, "at most 100 characters, no control characters"));
+        return Err(invalid(
+            field,
+            "at most 100 characters, no control characters",
+        ));
     }
     Ok(t.to_string())
 }
@@ -83,12 +84,19 @@ fn caregivers(list: &[CaregiverInput]) -> Result<Vec<NewCaregiver>, Invalid> {
         .enumerate()
         .map(|(i, c)| {
             let f = |k: &str| format!("caregivers[{i}].{k}");
-            let blank = |o: &Option<String>| o.as_ref().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+            let blank = |o: &Option<String>| {
+                o.as_ref()
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+            };
             let (sms, email, webhook_url) = (blank(&c.sms), blank(&c.email), blank(&c.webhook_url));
             if let Some(s) = &sms
                 && !is_e164(s)
             {
-                return Err(invalid(&f("sms"), "must be an E.164 number like +821012345678"));
+                return Err(invalid(
+                    &f("sms"),
+                    "must be an E.164 number like +821012345678",
+                ));
             }
             if let Some(e) = &email
                 && !is_email(e)
@@ -133,7 +141,10 @@ fn phone(field: &str, s: &str) -> Result<String, Invalid> {
 /// The plan fields together: the scheduler must be able to compute slots from them.
 fn check_plan(tz: &str, times: &[String], days: &[String], window: i64) -> Result<(), Invalid> {
     if tz.parse::<chrono_tz::Tz>().is_err() {
-        return Err(invalid("timezone", format!("unknown IANA time zone `{tz}`")));
+        return Err(invalid(
+            "timezone",
+            format!("unknown IANA time zone `{tz}`"),
+        ));
     }
     for t in times {
         crate::plan::parse_time(t).map_err(|e| invalid("call_times", e.to_string()))?;
@@ -197,7 +208,11 @@ impl PersonInput {
     pub fn validate(&self) -> Result<NewPerson, Invalid> {
         let days = normal_days(&self.days)?;
         check_plan(&self.timezone, &self.call_times, &days, self.window_minutes)?;
-        let mut times: Vec<String> = self.call_times.iter().map(|t| t.trim().to_string()).collect();
+        let mut times: Vec<String> = self
+            .call_times
+            .iter()
+            .map(|t| t.trim().to_string())
+            .collect();
         times.sort();
         times.dedup();
         Ok(NewPerson {
@@ -230,7 +245,10 @@ pub struct PersonPatchInput {
 
 impl PersonPatchInput {
     /// Validated against the stored person, so the plan stays computable as a whole.
-    pub fn validate(&self, current: &haru_store::companion::Person) -> Result<PersonPatch, Invalid> {
+    pub fn validate(
+        &self,
+        current: &haru_store::companion::Person,
+    ) -> Result<PersonPatch, Invalid> {
         let days = self.days.as_deref().map(normal_days).transpose()?;
         let times = self.call_times.as_ref().map(|t| {
             let mut t: Vec<String> = t.iter().map(|s| s.trim().to_string()).collect();
@@ -246,7 +264,11 @@ impl PersonPatchInput {
         )?;
         Ok(PersonPatch {
             name: self.name.as_deref().map(|n| name("name", n)).transpose()?,
-            phone: self.phone.as_deref().map(|p| phone("phone", p)).transpose()?,
+            phone: self
+                .phone
+                .as_deref()
+                .map(|p| phone("phone", p))
+                .transpose()?,
             language: self.language.as_deref().map(language).transpose()?,
             timezone: self.timezone.clone(),
             call_times: times,
@@ -295,9 +317,15 @@ mod tests {
         assert_eq!(field(|i| i.days = vec!["someday".into()]), "days");
         assert_eq!(field(|i| i.language = "ja".into()), "language");
         assert_eq!(field(|i| i.name = "  ".into()), "name");
-        assert_eq!(field(|i| i.caregivers[0].webhook_url = Some("ftp://x".into())), "caregivers[0].webhook_url");
         assert_eq!(
-            field(|i| i.caregivers[0] = CaregiverInput { name: "x".into(), ..Default::default() }),
+            field(|i| i.caregivers[0].webhook_url = Some("ftp://x".into())),
+            "caregivers[0].webhook_url"
+        );
+        assert_eq!(
+            field(|i| i.caregivers[0] = CaregiverInput {
+                name: "x".into(),
+                ..Default::default()
+            }),
             "caregivers[0]"
         );
     }

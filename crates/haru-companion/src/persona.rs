@@ -31,7 +31,11 @@ pub struct Known<'a> {
 /// four other characters (English words average about that in BPE vocabularies).
 pub fn estimate_tokens(s: &str) -> usize {
     let (wide, other) = s.chars().fold((0usize, 0usize), |(w, o), c| {
-        if (c as u32) >= 0x1100 { (w + 1, o) } else { (w, o + 1) }
+        if (c as u32) >= 0x1100 {
+            (w + 1, o)
+        } else {
+            (w, o + 1)
+        }
     });
     wide + other.div_ceil(4)
 }
@@ -111,7 +115,11 @@ pub fn memory_block(k: &Known<'_>, budget: usize) -> String {
             } else {
                 return None;
             };
-            let time = s.local_time.as_deref().map(|x| format!(" {x}")).unwrap_or_default();
+            let time = s
+                .local_time
+                .as_deref()
+                .map(|x| format!(" {x}"))
+                .unwrap_or_default();
             Some(format!("- {when}{time} {}", clip(&s.title, 60)))
         })
         .collect();
@@ -129,13 +137,28 @@ pub fn memory_block(k: &Known<'_>, budget: usize) -> String {
     if let Some(m) = k.moods.first()
         && local_date(&m.call_started_at, tz) == Some(yesterday)
     {
-        lines.push((2, format!("{}: {} ({})", t.yesterday_mood, clip(&m.label, 30), clip(&m.reason, 80))));
+        lines.push((
+            2,
+            format!(
+                "{}: {} ({})",
+                t.yesterday_mood,
+                clip(&m.label, 30),
+                clip(&m.reason, 80)
+            ),
+        ));
     }
     if !k.diaries.is_empty() {
         lines.push((20, format!("{}:", t.diaries)));
         for (i, d) in k.diaries.iter().enumerate() {
-            let gist = d.paragraphs.first().map(|p| clip(p, 120)).unwrap_or_default();
-            lines.push((21 + i as u32, format!("- {} {}: {gist}", d.local_date, clip(&d.title, 40))));
+            let gist = d
+                .paragraphs
+                .first()
+                .map(|p| clip(p, 120))
+                .unwrap_or_default();
+            lines.push((
+                21 + i as u32,
+                format!("- {} {}: {gist}", d.local_date, clip(&d.title, 40)),
+            ));
         }
     }
     if lines.len() == 1 {
@@ -176,7 +199,11 @@ pub fn memory_block(k: &Known<'_>, budget: usize) -> String {
 pub fn greeting(k: &Known<'_>) -> String {
     let tz: Tz = k.person.timezone.parse().unwrap_or(chrono_tz::Asia::Seoul);
     let today = k.now.with_timezone(&tz).date_naive();
-    let yesterday = today.pred_opt().unwrap_or(today).format("%Y-%m-%d").to_string();
+    let yesterday = today
+        .pred_opt()
+        .unwrap_or(today)
+        .format("%Y-%m-%d")
+        .to_string();
     let followup = k.schedules.iter().rev().find(|s| s.local_date == yesterday);
     let name = &k.person.name;
     match (k.person.language.as_str(), followup) {
@@ -260,18 +287,41 @@ mod tests {
     fn the_greeting_follows_up_on_yesterday() {
         let p = person("ko");
         let s = [schedule("2026-12-01", "치과 예약")];
-        let k = Known { person: &p, diaries: &[], schedules: &s, moods: &[], items: &[], now: now() };
-        assert_eq!(greeting(&k), "김영희님, 안녕하세요! 하루예요. 어제 말씀하신 치과 예약, 잘 다녀오셨어요?");
-        let k = Known { schedules: &[], ..k };
+        let k = Known {
+            person: &p,
+            diaries: &[],
+            schedules: &s,
+            moods: &[],
+            items: &[],
+            now: now(),
+        };
+        assert_eq!(
+            greeting(&k),
+            "김영희님, 안녕하세요! 하루예요. 어제 말씀하신 치과 예약, 잘 다녀오셨어요?"
+        );
+        let k = Known {
+            schedules: &[],
+            ..k
+        };
         assert!(greeting(&k).starts_with("김영희님, 안녕하세요!"));
     }
 
     #[test]
     fn the_block_holds_todays_plans_and_what_to_remember() {
         let p = person("ko");
-        let s = [schedule("2026-12-02", "치과 예약"), schedule("2026-12-09", "먼 일정")];
+        let s = [
+            schedule("2026-12-02", "치과 예약"),
+            schedule("2026-12-09", "먼 일정"),
+        ];
         let items = [item(1, "손녀 이름은 지민")];
-        let k = Known { person: &p, diaries: &[], schedules: &s, moods: &[], items: &items, now: now() };
+        let k = Known {
+            person: &p,
+            diaries: &[],
+            schedules: &s,
+            moods: &[],
+            items: &items,
+            now: now(),
+        };
         let b = memory_block(&k, 500);
         assert!(b.contains("이름: 김영희"), "{b}");
         assert!(b.contains("- 오늘 19:00 치과 예약"), "{b}");
@@ -287,14 +337,27 @@ mod tests {
                 call_sid: format!("CA{i}"),
                 local_date: format!("2026-11-{:02}", 20 + i),
                 title: format!("일기 {i}"),
-                paragraphs: vec!["오늘은 시장에 가서 사과를 샀고 이웃과 오래 이야기를 나누었다".repeat(2)],
+                paragraphs: vec![
+                    "오늘은 시장에 가서 사과를 샀고 이웃과 오래 이야기를 나누었다".repeat(2),
+                ],
             })
             .collect();
         let items = [item(1, "손녀 이름은 지민")];
-        let k = Known { person: &p, diaries: &diaries, schedules: &[], moods: &[], items: &items, now: now() };
+        let k = Known {
+            person: &p,
+            diaries: &diaries,
+            schedules: &[],
+            moods: &[],
+            items: &items,
+            now: now(),
+        };
         for budget in [150, 200, 300] {
             let b = memory_block(&k, budget);
-            assert!(estimate_tokens(&b) <= budget + 2, "budget {budget}: {} tokens\n{b}", estimate_tokens(&b));
+            assert!(
+                estimate_tokens(&b) <= budget + 2,
+                "budget {budget}: {} tokens\n{b}",
+                estimate_tokens(&b)
+            );
             assert!(b.contains("손녀 이름은 지민"), "{b}");
             if b.contains("일기 1:") {
                 assert!(b.contains("일기 0:"), "the newest diary goes last: {b}");
@@ -307,8 +370,18 @@ mod tests {
     #[test]
     fn a_stranger_gets_no_block() {
         let p = person("en");
-        let k = Known { person: &p, diaries: &[], schedules: &[], moods: &[], items: &[], now: now() };
+        let k = Known {
+            person: &p,
+            diaries: &[],
+            schedules: &[],
+            moods: &[],
+            items: &[],
+            now: now(),
+        };
         assert_eq!(memory_block(&k, 300), "");
-        assert_eq!(greeting(&k), "Hello 김영희, it's Haru. How has your day been?");
+        assert_eq!(
+            greeting(&k),
+            "Hello 김영희, it's Haru. How has your day been?"
+        );
     }
 }

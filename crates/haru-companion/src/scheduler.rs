@@ -96,17 +96,25 @@ impl Companion {
             Err(e) => {
                 warn!(person = %person.id, slot = slot.id, error = %e, "could not place the daily call");
                 // The try counts: an outage must not turn into a call every tick.
-                self.store
-                    .record_attempt_failure(slot.id)
-                    .await?;
-                let slot = self.store.slot(slot.id).await?.unwrap_or_else(|| slot.clone());
-                self.retry_or_miss(&slot, &format!("dial failed: {e}"), now).await
+                self.store.record_attempt_failure(slot.id).await?;
+                let slot = self
+                    .store
+                    .slot(slot.id)
+                    .await?
+                    .unwrap_or_else(|| slot.clone());
+                self.retry_or_miss(&slot, &format!("dial failed: {e}"), now)
+                    .await
             }
         }
     }
 
     /// Places a call to the person now (`slot: None` for "call now").
-    pub async fn dial(&self, person: &Person, slot: Option<i64>, now: DateTime<Utc>) -> Result<Placed> {
+    pub async fn dial(
+        &self,
+        person: &Person,
+        slot: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<Placed> {
         let Some(d) = &self.dialer else {
             return Err(Error::Unavailable(
                 "Twilio is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_PHONE_NUMBER)".into(),
@@ -181,11 +189,18 @@ impl Companion {
     }
 
     /// A status callback for a call haru placed for a person.
-    pub async fn on_call_status(&self, call_sid: &str, status: &str, now: DateTime<Utc>) -> Result<()> {
+    pub async fn on_call_status(
+        &self,
+        call_sid: &str,
+        status: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let Some((attempt, slot)) = self.store.attempt_for_call(call_sid).await? else {
             return Ok(());
         };
-        self.store.update_attempt(call_sid, Some(status), None).await?;
+        self.store
+            .update_attempt(call_sid, Some(status), None)
+            .await?;
         let Some(slot) = slot else { return Ok(()) };
         match status {
             // Picked up: the day's call is answered (a machine verdict may still follow).
@@ -215,12 +230,16 @@ impl Companion {
         let Some((_, slot)) = self.store.attempt_for_call(call_sid).await? else {
             return Ok(());
         };
-        self.store.update_attempt(call_sid, None, Some(answered_by)).await?;
+        self.store
+            .update_attempt(call_sid, None, Some(answered_by))
+            .await?;
         if !is_machine(answered_by) {
             return Ok(());
         }
         if let Some(slot) = &slot {
-            self.store.slot_reached_machine(slot.id, answered_by).await?;
+            self.store
+                .slot_reached_machine(slot.id, answered_by)
+                .await?;
             self.check_missed_streak(&slot.person_id).await?;
         }
         let Some(d) = &self.dialer else { return Ok(()) };
@@ -256,8 +275,12 @@ impl Companion {
 /// The message left on an answering machine.
 pub fn machine_message(language: &str, name: &str) -> String {
     if language == "en" {
-        format!("Hello {name}, this is Haru, calling to see how you are. I'll call again tomorrow. Take care!")
+        format!(
+            "Hello {name}, this is Haru, calling to see how you are. I'll call again tomorrow. Take care!"
+        )
     } else {
-        format!("{name}님, 안녕하세요. 하루예요. 안부 전화 드렸어요. 내일 또 전화드릴게요. 좋은 하루 보내세요.")
+        format!(
+            "{name}님, 안녕하세요. 하루예요. 안부 전화 드렸어요. 내일 또 전화드릴게요. 좋은 하루 보내세요."
+        )
     }
 }

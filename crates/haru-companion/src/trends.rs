@@ -61,7 +61,9 @@ pub fn trends(
     }
     let mut points = Vec::new();
     for c in calls {
-        let Some(date) = local(&c.started_at, tz) else { continue };
+        let Some(date) = local(&c.started_at, tz) else {
+            continue;
+        };
         if let Some(e) = days.get_mut(&date) {
             e.3 += 1;
             if let Some(m) = c.mood_score {
@@ -82,7 +84,9 @@ pub fn trends(
         });
     }
     for s in slots {
-        let Ok(date) = NaiveDate::parse_from_str(&s.local_date, "%Y-%m-%d") else { continue };
+        let Ok(date) = NaiveDate::parse_from_str(&s.local_date, "%Y-%m-%d") else {
+            continue;
+        };
         if let Some(e) = days.get_mut(&date) {
             match s.state {
                 SlotState::Answered => e.1 += 1,

@@ -43,4 +43,4 @@ pub use openai::{
 pub use record::{
     FieldValue, MultipartField, RecordedBody, RecordedRequest, UploadedFile, WavInfo,
 };
-pub use twilio::{FakeCall, FakeTwilio, FakeTwilioConfig, TwilioRequest};
+pub use twilio::{FakeCall, FakeMessage, FakeTwilio, FakeTwilioConfig, TwilioRequest};

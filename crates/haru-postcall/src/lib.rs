@@ -1,6 +1,6 @@
-//! After the call: a diary, schedules, mood and a quality report for each call, run as
-//! jobs on a durable queue in the call store's SQLite database (tables from
-//! `haru-store/migrations/0002_postcall.sql`).
+//! After the call: a diary, schedules, mood, a quality report and the person's memory
+//! for each call, run as jobs on a durable queue in the call store's SQLite database
+//! (tables from `haru-store/migrations/0002_postcall.sql`; memory from `0004`).
 //!
 //! Wiring:
 //! ```ignore
@@ -22,7 +22,10 @@
 //!   fails the attempt. Answers that stay bad fail the job after `max_attempts`;
 //!   outages (unreachable, timeout, 408/429/5xx) retry forever with capped backoff.
 //! - Results are written in the transaction that marks the job done, and only while
-//!   the claim's lease token is still current.
+//!   the claim's lease token is still current. Memory is the exception: the store
+//!   writes it in its own transaction, right after the lease is checked and renewed.
+//! - Memory only grows from quotes the caller said, and only shrinks when the caller
+//!   asked to forget in that call, and only among that person's items.
 
 pub mod dates;
 pub mod jobs;
@@ -36,6 +39,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use haru_providers::ChatModel;
+use haru_store::SqliteStore;
+use haru_store::companion::MemoryItem;
 use sqlx::SqlitePool;
 
 pub use jobs::diary::Diary;
@@ -58,6 +63,15 @@ pub enum Error {
     BadAnswer(String),
     #[error("lease lost: another worker took the job over")]
     LeaseLost,
+}
+
+impl From<haru_store::StoreError> for Error {
+    fn from(e: haru_store::StoreError) -> Self {
+        match e {
+            haru_store::StoreError::Db(e) => Error::Db(e),
+            other => Error::Invalid(other.to_string()),
+        }
+    }
 }
 
 impl Error {
@@ -113,6 +127,8 @@ impl Default for PostCallConfig {
 
 pub struct PostCall {
     pool: SqlitePool,
+    /// The same pool, for the store's companion tables (people, memory).
+    store: SqliteStore,
     chat: Arc<dyn ChatModel>,
     cfg: PostCallConfig,
     /// Wakes idle workers when a job is queued, so they need not wait a poll interval.
@@ -122,6 +138,7 @@ pub struct PostCall {
 impl PostCall {
     pub fn new(pool: SqlitePool, chat: Arc<dyn ChatModel>, cfg: PostCallConfig) -> Self {
         Self {
+            store: SqliteStore::from_pool(pool.clone()),
             pool,
             chat,
             cfg,
@@ -135,6 +152,10 @@ impl PostCall {
 
     pub fn config(&self) -> &PostCallConfig {
         &self.cfg
+    }
+
+    pub(crate) fn store(&self) -> &SqliteStore {
+        &self.store
     }
 
     pub(crate) fn chat(&self) -> &dyn ChatModel {
@@ -208,5 +229,10 @@ impl PostCall {
 
     pub async fn quality(&self, call_sid: &str) -> Result<Option<Quality>> {
         jobs::quality::load(&self.pool, call_sid).await
+    }
+
+    /// What haru remembers of a person, oldest first.
+    pub async fn memory(&self, person_id: &str) -> Result<Vec<MemoryItem>> {
+        Ok(self.store.memory_items(person_id).await?)
     }
 }

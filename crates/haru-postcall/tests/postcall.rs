@@ -95,7 +95,9 @@ async fn diary_schedules_mood_and_quality_are_stored_exactly() {
         })
         .await
         .expect("jobs");
-    assert_eq!(jobs.len(), 4);
+    // Every kind, memory included (an unknown caller: done without asking the model).
+    assert_eq!(jobs.len(), JobKind::ALL.len());
+    assert_eq!(jobs.len(), 5);
     assert!(
         jobs.iter()
             .all(|j| j.state == JobState::Done && j.attempts == 1),
@@ -588,7 +590,7 @@ async fn a_worker_on_an_in_memory_store_heartbeats_and_stops_cleanly() {
     eventually("all jobs done", || async {
         pc.jobs(&JobFilter::default())
             .await
-            .map(|js| js.len() == 4 && js.iter().all(|j| j.state == JobState::Done))
+            .map(|js| js.len() == 5 && js.iter().all(|j| j.state == JobState::Done))
             .unwrap_or(false)
     })
     .await;

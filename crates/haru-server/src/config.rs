@@ -448,7 +448,11 @@ mod tests {
 /// `HARU_EMERGENCY_PHRASES_<LANG>` / `HARU_DISTRESS_PHRASES_<LANG>` (comma-separated) when set.
 fn safety<F: Fn(&str) -> Option<String>>(s: &Source<F>, language: &str) -> haru_session::Safety {
     let mut out = haru_session::Safety::for_language(language);
-    let lang = if language.starts_with("en") { "EN" } else { "KO" };
+    let lang = if language.starts_with("en") {
+        "EN"
+    } else {
+        "KO"
+    };
     let list = |v: String| -> Vec<String> {
         v.split(',')
             .map(|p| p.trim().to_string())

@@ -183,7 +183,10 @@ async fn call_deps(state: &AppState, call_sid: &str) -> haru_session::SessionDep
             deps.cfg = std::sync::Arc::new(cfg);
         }
         Ok(None) => {}
-        Err(_) => warn!(call_sid, "the person's call settings took too long; using the defaults"),
+        Err(_) => warn!(
+            call_sid,
+            "the person's call settings took too long; using the defaults"
+        ),
     }
     deps
 }

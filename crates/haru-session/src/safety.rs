@@ -22,12 +22,31 @@ impl Safety {
     pub fn korean() -> Self {
         Self {
             emergency: list(&[
-                "아파요", "아프다", "아파서", "쓰러졌", "쓰러질", "숨이 차", "숨쉬기", "숨을 못",
-                "119", "가슴이 아", "가슴이 답답", "넘어졌", "일어날 수가 없", "피가 나",
-                "어지러워", "구급차", "응급",
+                "아파요",
+                "아프다",
+                "아파서",
+                "쓰러졌",
+                "쓰러질",
+                "숨이 차",
+                "숨쉬기",
+                "숨을 못",
+                "119",
+                "가슴이 아",
+                "가슴이 답답",
+                "넘어졌",
+                "일어날 수가 없",
+                "피가 나",
+                "어지러워",
+                "구급차",
+                "응급",
             ]),
             distress: list(&[
-                "죽고 싶", "죽고싶", "살기 싫", "살고 싶지 않", "자살", "사라지고 싶",
+                "죽고 싶",
+                "죽고싶",
+                "살기 싫",
+                "살고 싶지 않",
+                "자살",
+                "사라지고 싶",
                 "끝내고 싶",
             ]),
             emergency_reply: "많이 걱정돼요. 지금 위급하시면 바로 119에 전화하세요. \
@@ -43,12 +62,28 @@ impl Safety {
     pub fn english() -> Self {
         Self {
             emergency: list(&[
-                "i fell", "i've fallen", "i have fallen", "chest pain", "my chest hurts",
-                "can't breathe", "cannot breathe", "short of breath", "i'm bleeding",
-                "ambulance", "911", "emergency", "i can't get up", "heart attack", "stroke",
+                "i fell",
+                "i've fallen",
+                "i have fallen",
+                "chest pain",
+                "my chest hurts",
+                "can't breathe",
+                "cannot breathe",
+                "short of breath",
+                "i'm bleeding",
+                "ambulance",
+                "911",
+                "emergency",
+                "i can't get up",
+                "heart attack",
+                "stroke",
             ]),
             distress: list(&[
-                "want to die", "kill myself", "end my life", "suicide", "don't want to live",
+                "want to die",
+                "kill myself",
+                "end my life",
+                "suicide",
+                "don't want to live",
                 "no reason to live",
             ]),
             emergency_reply: "I'm worried about you. If this is an emergency, please call 911 or \
@@ -76,7 +111,9 @@ impl Safety {
     pub fn detect(&self, text: &str) -> Option<(AlertKind, &str)> {
         let said = normalise(text);
         let hit = |phrases: &'_ [String]| -> Option<usize> {
-            phrases.iter().position(|p| contains_phrase(&said, &normalise(p)))
+            phrases
+                .iter()
+                .position(|p| contains_phrase(&said, &normalise(p)))
         };
         if let Some(i) = hit(&self.distress) {
             return Some((AlertKind::Distress, self.distress[i].as_str()));
@@ -105,7 +142,9 @@ fn contains_phrase(said: &str, phrase: &str) -> bool {
     while let Some(i) = said[from..].find(&needle) {
         let end = from + i + needle.len();
         match said[end..].chars().next() {
-            Some(c) if c.is_ascii_alphanumeric() && p.ends_with(|e: char| e.is_ascii_alphanumeric()) => {}
+            Some(c)
+                if c.is_ascii_alphanumeric()
+                    && p.ends_with(|e: char| e.is_ascii_alphanumeric()) => {}
             _ => return true,
         }
         from = from + i + 1;
@@ -139,18 +178,36 @@ mod tests {
     #[test]
     fn korean_emergencies_and_despair_are_heard() {
         let s = Safety::korean();
-        assert_eq!(s.detect("아까 화장실에서 쓰러졌어요").map(|d| d.0), Some(AlertKind::Emergency));
-        assert_eq!(s.detect("숨이 차서 힘들어요").map(|d| d.0), Some(AlertKind::Emergency));
-        assert_eq!(s.detect("그냥 죽고 싶어요").map(|d| d.0), Some(AlertKind::Distress));
+        assert_eq!(
+            s.detect("아까 화장실에서 쓰러졌어요").map(|d| d.0),
+            Some(AlertKind::Emergency)
+        );
+        assert_eq!(
+            s.detect("숨이 차서 힘들어요").map(|d| d.0),
+            Some(AlertKind::Emergency)
+        );
+        assert_eq!(
+            s.detect("그냥 죽고 싶어요").map(|d| d.0),
+            Some(AlertKind::Distress)
+        );
         assert_eq!(s.detect("오늘은 시장에 다녀왔어요"), None);
     }
 
     #[test]
     fn english_matching_ignores_case_punctuation_and_curly_quotes() {
         let s = Safety::english();
-        assert_eq!(s.detect("I FELL, in the kitchen!").map(|d| d.0), Some(AlertKind::Emergency));
-        assert_eq!(s.detect("I can’t breathe well").map(|d| d.1), Some("can't breathe"));
-        assert_eq!(s.detect("Sometimes I want to die").map(|d| d.0), Some(AlertKind::Distress));
+        assert_eq!(
+            s.detect("I FELL, in the kitchen!").map(|d| d.0),
+            Some(AlertKind::Emergency)
+        );
+        assert_eq!(
+            s.detect("I can’t breathe well").map(|d| d.1),
+            Some("can't breathe")
+        );
+        assert_eq!(
+            s.detect("Sometimes I want to die").map(|d| d.0),
+            Some(AlertKind::Distress)
+        );
         // Whole words: "strokes" of a brush are not a stroke, "fellow" is not "fell".
         assert_eq!(s.detect("I painted with broad strokes, my fellow"), None);
     }
@@ -158,6 +215,9 @@ mod tests {
     #[test]
     fn despair_wins_over_an_emergency() {
         let s = Safety::korean();
-        assert_eq!(s.detect("아파요 그냥 죽고 싶어요").map(|d| d.0), Some(AlertKind::Distress));
+        assert_eq!(
+            s.detect("아파요 그냥 죽고 싶어요").map(|d| d.0),
+            Some(AlertKind::Distress)
+        );
     }
 }

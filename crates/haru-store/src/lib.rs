@@ -9,8 +9,8 @@ pub mod memory;
 mod model;
 mod sqlite;
 
-pub use memory::MemoryStore;
 pub use companion::{AlertKind, Evidence, NewAlert};
+pub use memory::MemoryStore;
 pub use model::*;
 pub use sqlite::SqliteStore;
 

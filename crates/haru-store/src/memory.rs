@@ -5,8 +5,8 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use async_trait::async_trait;
 use crate::companion::NewAlert;
+use async_trait::async_trait;
 
 use crate::{
     CallFilter, CallRecord, CallStore, Message, NewCall, NewMessage, Result, StatusEvent,

@@ -38,7 +38,11 @@ pub fn config(cfg: &Config) -> CompanionConfig {
 /// Outbound calls need the Twilio account and our number.
 pub fn dialer(cfg: &Config, http: reqwest::Client) -> Option<Dialer> {
     let t = &cfg.twilio;
-    let (sid, token, from) = (t.account_sid.as_ref()?, t.auth_token.as_ref()?, t.phone_number.as_ref()?);
+    let (sid, token, from) = (
+        t.account_sid.as_ref()?,
+        t.auth_token.as_ref()?,
+        t.phone_number.as_ref()?,
+    );
     Some(Dialer {
         client: haru_telephony::TwilioClient::new(http, &t.api_base, sid, token.expose()),
         from: from.clone(),
@@ -85,7 +89,11 @@ impl haru_server::CallHooks for Hooks {
     }
 
     async fn call_status(&self, call_sid: &str, status: &str, _params: &[(String, String)]) {
-        if let Err(e) = self.companion.on_call_status(call_sid, status, Utc::now()).await {
+        if let Err(e) = self
+            .companion
+            .on_call_status(call_sid, status, Utc::now())
+            .await
+        {
             tracing::warn!(call_sid, status, error = %e, "scheduler could not follow the call status");
         }
     }

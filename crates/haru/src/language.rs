@@ -12,14 +12,18 @@ pub struct Texts {
 pub fn texts(language: &str) -> Texts {
     if language == "en" {
         Texts {
-            system_prompt: "You are Haru, a warm and caring companion who phones people every day. \
+            system_prompt:
+                "You are Haru, a warm and caring companion who phones people every day. \
                 Ask about their day, listen, and answer with empathy. Speak in one or two short, \
                 natural spoken sentences; no lists, emoji or symbols."
-                .into(),
+                    .into(),
             goodbye: "Thank you for talking with me today. Take care, goodbye!".into(),
             apology: "Sorry, something went wrong for a moment. Could you say that again?".into(),
             idle_prompt: "Are you still there?".into(),
-            end_keywords: ["goodbye", "bye", "hang up"].iter().map(|s| s.to_string()).collect(),
+            end_keywords: ["goodbye", "bye", "hang up"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         }
     } else {
         let d = haru_session::SessionConfig::default();

@@ -74,9 +74,14 @@ pub async fn ack(
     let b: AckBody = if body.iter().all(u8::is_ascii_whitespace) {
         AckBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("bad JSON body: {e}")))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("bad JSON body: {e}")))?
     };
-    let by: String = b.by.unwrap_or_else(|| "operator".into()).chars().take(100).collect();
+    let by: String =
+        b.by.unwrap_or_else(|| "operator".into())
+            .chars()
+            .take(100)
+            .collect();
     st.sqlite_store
         .ack_alert(id, &by)
         .await?

@@ -18,9 +18,12 @@ use crate::error::ApiResult;
 use crate::{ApiError, ApiState};
 
 fn companion(st: &ApiState) -> ApiResult<&haru_companion::Companion> {
-    st.companion
-        .as_deref()
-        .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the daily companion is not running"))
+    st.companion.as_deref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the daily companion is not running",
+        )
+    })
 }
 
 /// The person as the API shows them, with their calendar-feed URL and next call.
@@ -44,7 +47,10 @@ pub fn person_json(st: &ApiState, p: &Person) -> Value {
     .map(|s| s.due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     if let Value::Object(m) = &mut v {
         m.insert("calendar_url".into(), Value::String(url));
-        m.insert("next_call_at".into(), next.map(Value::String).unwrap_or(Value::Null));
+        m.insert(
+            "next_call_at".into(),
+            next.map(Value::String).unwrap_or(Value::Null),
+        );
     }
     v
 }
@@ -69,7 +75,10 @@ async fn person_of(st: &ApiState, id: Result<Path<String>, PathRejection>) -> Ap
         .ok_or_else(|| ApiError::not_found(format!("no person {id}")))
 }
 
-pub async fn create(State(st): State<ApiState>, body: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create(
+    State(st): State<ApiState>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let input: PersonInput = json_body(&body)?;
     let new = input.validate().map_err(invalid)?;
     let p = st.sqlite_store.add_person(&new).await?.map_err(taken)?;
@@ -108,7 +117,10 @@ pub async fn one(
     let mut v = person_json(&st, &p);
     let slots = st.sqlite_store.slots_of(&p.id, 14).await?;
     if let Value::Object(m) = &mut v {
-        m.insert("recent_calls".into(), serde_json::to_value(slots).unwrap_or(Value::Null));
+        m.insert(
+            "recent_calls".into(),
+            serde_json::to_value(slots).unwrap_or(Value::Null),
+        );
     }
     Ok(Json(v))
 }
@@ -157,8 +169,13 @@ pub async fn call_now(
             Json(json!({ "call_sid": placed.call_sid, "person_id": p.id, "to": p.phone })),
         )),
         Ok(None) => Err(ApiError::not_found(format!("no person {}", p.id))),
-        Err(haru_companion::Error::Unavailable(m)) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m)),
-        Err(haru_companion::Error::Twilio(e)) => Err(ApiError::new(StatusCode::BAD_GATEWAY, format!("Twilio refused the call: {e}"))),
+        Err(haru_companion::Error::Unavailable(m)) => {
+            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m))
+        }
+        Err(haru_companion::Error::Twilio(e)) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("Twilio refused the call: {e}"),
+        )),
         Err(haru_companion::Error::Store(e)) => Err(e.into()),
     }
 }
@@ -180,7 +197,9 @@ pub async fn forget(
     if st.sqlite_store.delete_memory_item(&id, item).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found(format!("person {id} has no memory item {item}")))
+        Err(ApiError::not_found(format!(
+            "person {id} has no memory item {item}"
+        )))
     }
 }
 
@@ -232,13 +251,24 @@ pub async fn trends(
     let to = date(&q.to, "to", today)?;
     let from = date(&q.from, "from", to - chrono::Duration::days(29))?;
     if from > to || (to - from).num_days() > 366 {
-        return Err(ApiError::bad_request("from must be before to, at most 366 days apart"));
+        return Err(ApiError::bad_request(
+            "from must be before to, at most 366 days apart",
+        ));
     }
     let (a, b) = haru_companion::trends::utc_bounds(tz, from, to);
     let ts = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let calls = st.sqlite_store.calls_of(&p.id, &ts(a), &ts(b)).await?;
-    let slots = st.sqlite_store.slots_between(&p.id, &ts(a - chrono::Duration::days(1)), &ts(b + chrono::Duration::days(1))).await?;
-    Ok(Json(haru_companion::trends::trends(tz, from, to, &calls, &slots)))
+    let slots = st
+        .sqlite_store
+        .slots_between(
+            &p.id,
+            &ts(a - chrono::Duration::days(1)),
+            &ts(b + chrono::Duration::days(1)),
+        )
+        .await?;
+    Ok(Json(haru_companion::trends::trends(
+        tz, from, to, &calls, &slots,
+    )))
 }
 
 #[derive(Deserialize)]
@@ -257,7 +287,11 @@ pub async fn calendar(
     let Path(id) = id.map_err(bad_path)?;
     let Query(q) = q.map_err(bad_query)?;
     let token = q.token.unwrap_or_default();
-    let Some(p) = st.sqlite_store.person_by_calendar_token(&id, &token).await? else {
+    let Some(p) = st
+        .sqlite_store
+        .person_by_calendar_token(&id, &token)
+        .await?
+    else {
         return Err(ApiError::not_found("no such calendar"));
     };
     let items = st.sqlite_store.schedules_of(&p.id, None, 2000).await?;

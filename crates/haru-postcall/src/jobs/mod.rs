@@ -1,7 +1,8 @@
 //! One module per job kind: compute from the stored call, then save the result and
-//! mark the job done in one transaction.
+//! mark the job done in one transaction (memory: see [`run`]).
 
 pub mod diary;
+pub mod memory;
 pub mod mood;
 pub mod quality;
 pub mod schedules;
@@ -19,6 +20,7 @@ enum Output {
     Schedules(schedules::Extracted),
     Mood(mood::Mood),
     Quality(quality::Quality),
+    Memory(memory::Outcome),
 }
 
 async fn compute(pc: &PostCall, ctx: &CallContext, kind: JobKind) -> Result<Output> {
@@ -32,6 +34,7 @@ async fn compute(pc: &PostCall, ctx: &CallContext, kind: JobKind) -> Result<Outp
         JobKind::Schedules => Output::Schedules(schedules::compute(ctx, chat).await?),
         JobKind::Mood => Output::Mood(mood::compute(ctx, chat, &cfg.language).await?),
         JobKind::Quality => Output::Quality(quality::compute(ctx)),
+        JobKind::Memory => Output::Memory(memory::compute(pc.store(), ctx, chat).await?),
     })
 }
 
@@ -41,6 +44,19 @@ pub async fn run(pc: &PostCall, claim: &Claim) -> Result<String> {
     // The transaction starts only after the slow LLM work, so no connection is held
     // (and no lock taken) while waiting for the model.
     let out = compute(pc, &ctx, claim.job.kind).await?;
+    if let Output::Memory(memory::Outcome::Update(u)) = &out
+        && !u.is_empty()
+    {
+        // `update_memory` commits its own transaction, so it cannot join the one below
+        // that checks the lease: check (and renew) the lease just before it instead, so
+        // a worker that lost the job writes nothing. A loss in the moment between is
+        // harmless: the run that took over sees these items as known (and drops them
+        // as duplicates) and the forgotten ones as gone.
+        if !queue::heartbeat(pc.pool(), claim, pc.config().lease, Utc::now()).await? {
+            return Err(Error::LeaseLost);
+        }
+        memory::save(pc.store(), &ctx.call_sid, u).await?;
+    }
     let now = ts(Utc::now());
     let mut tx = pc.pool().begin().await?;
     let detail = match &out {
@@ -65,6 +81,8 @@ pub async fn run(pc: &PostCall, claim: &Claim) -> Result<String> {
             quality::save(&mut tx, q, &now).await?;
             format!("{} turns, p50 {:?} ms", q.turns, q.first_audio_p50_ms)
         }
+        Output::Memory(memory::Outcome::NoPerson) => "no person: nothing to remember".into(),
+        Output::Memory(memory::Outcome::Update(u)) => u.summary(),
     };
     if !queue::complete(&mut tx, claim, &detail, Utc::now()).await? {
         tx.rollback().await?;

@@ -44,18 +44,24 @@ impl SqliteStore {
         let mut tx = self.pool().begin().await?;
         let person: Option<String> = match (&a.person_id, &a.call_sid) {
             (Some(p), _) => Some(p.clone()),
-            (None, Some(sid)) => sqlx::query_scalar("SELECT person_id FROM calls WHERE call_sid = ?1")
-                .bind(sid)
-                .fetch_optional(&mut *tx)
-                .await?
-                .flatten(),
+            (None, Some(sid)) => {
+                sqlx::query_scalar("SELECT person_id FROM calls WHERE call_sid = ?1")
+                    .bind(sid)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .flatten()
+            }
             (None, None) => None,
         };
         let stamped: Vec<Evidence> = a
             .evidence
             .iter()
             .map(|e| Evidence {
-                at: if e.at.is_empty() { at.clone() } else { e.at.clone() },
+                at: if e.at.is_empty() {
+                    at.clone()
+                } else {
+                    e.at.clone()
+                },
                 ..e.clone()
             })
             .collect();
@@ -177,10 +183,12 @@ impl SqliteStore {
             return Ok(None);
         };
         let person_name = match &alert.person_id {
-            Some(p) => sqlx::query_scalar("SELECT name FROM people WHERE id = ?1")
-                .bind(p)
-                .fetch_optional(self.pool())
-                .await?,
+            Some(p) => {
+                sqlx::query_scalar("SELECT name FROM people WHERE id = ?1")
+                    .bind(p)
+                    .fetch_optional(self.pool())
+                    .await?
+            }
             None => None,
         };
         let webhook_secret = match delivery.caregiver_id {
@@ -212,8 +220,17 @@ impl SqliteStore {
     }
 
     /// A failed send: retried at `retry_at`, or failed for good with `None`.
-    pub async fn delivery_failed(&self, id: i64, error: &str, retry_at: Option<&str>) -> Result<()> {
-        let state = if retry_at.is_some() { "pending" } else { "failed" };
+    pub async fn delivery_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<&str>,
+    ) -> Result<()> {
+        let state = if retry_at.is_some() {
+            "pending"
+        } else {
+            "failed"
+        };
         sqlx::query(
             "UPDATE alert_deliveries SET state = ?2, next_at = COALESCE(?3, next_at), lease_until = NULL,
                last_error = ?4 WHERE id = ?1 AND state = 'sending'",

@@ -243,8 +243,7 @@ impl SqliteStore {
         };
         // Constant-time enough for a 64-hex secret compared after the id lookup.
         let ok = p.calendar_token.len() == token.len()
-            && p
-                .calendar_token
+            && p.calendar_token
                 .bytes()
                 .zip(token.bytes())
                 .fold(0u8, |acc, (a, b)| acc | (a ^ b))

@@ -53,7 +53,10 @@ impl SqliteStore {
     /// Creates the slot unless it exists. `true` when this call created it.
     pub async fn ensure_slot(&self, s: &NewSlot<'_>) -> Result<bool> {
         let (state, result) = if s.missed {
-            ("missed", Some("haru was not running during the call window"))
+            (
+                "missed",
+                Some("haru was not running during the call window"),
+            )
         } else {
             ("waiting", None)
         };
@@ -77,7 +80,11 @@ impl SqliteStore {
 
     /// Claims the most overdue waiting slot of an active person (`dialing`, leased until
     /// `lease_until`). One statement: two schedulers never claim the same slot.
-    pub async fn claim_due_slot(&self, now_ts: &str, lease_until: &str) -> Result<Option<CallSlot>> {
+    pub async fn claim_due_slot(
+        &self,
+        now_ts: &str,
+        lease_until: &str,
+    ) -> Result<Option<CallSlot>> {
         let row = sqlx::query(
             "UPDATE call_slots SET state = 'dialing', lease_until = ?2, updated_at = ?1
              WHERE id = (SELECT s.id FROM call_slots s JOIN people p ON p.id = s.person_id

@@ -219,6 +219,23 @@ impl RawStream {
     }
 }
 
+/// POSTs a form to `base` + `path`, signed the way Twilio signs it.
+pub async fn post_signed_to(base: &str, path: &str, params: &[(&str, &str)]) -> reqwest::Response {
+    let owned: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let url = format!("{base}{path}");
+    let sig = signature::compute(AUTH_TOKEN, &url, &owned);
+    reqwest::Client::new()
+        .post(url)
+        .header("X-Twilio-Signature", sig)
+        .form(params)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A fake Twilio REST API that accepts this module's account SID and auth token.
 pub async fn fake_twilio() -> haru_fakes::FakeTwilio {
     haru_fakes::FakeTwilio::start(haru_fakes::FakeTwilioConfig {
