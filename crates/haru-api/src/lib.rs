@@ -12,6 +12,7 @@ pub mod cli;
 mod error;
 pub mod filters;
 mod openapi;
+pub mod people_cli;
 mod routes;
 
 use std::sync::Arc;

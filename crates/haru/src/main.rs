@@ -34,6 +34,9 @@ enum Command {
     Calls(haru_api::cli::CallsArgs),
     /// Show one call: transcript, diary, schedules, mood.
     Show(haru_api::cli::ShowArgs),
+    /// The people haru calls every day: add, list, show, pause, resume, delete.
+    #[command(subcommand)]
+    People(haru_api::people_cli::PeopleCommand),
     /// Run local fake OpenAI-compatible and Twilio REST servers (for trying haru and benchmarks).
     FakeProviders(FakeArgs),
 }
@@ -98,6 +101,15 @@ async fn main() -> anyhow::Result<()> {
         Command::Calls(args) => {
             let db = database_url()?;
             println!("{}", haru_api::cli::list_calls(&db, &args).await?);
+            Ok(())
+        }
+        Command::People(cmd) => {
+            let cfg = Config::from_env()?;
+            let base = cfg.public_base.http_url("");
+            println!(
+                "{}",
+                haru_api::people_cli::run(&cfg.database_url, &base, &cmd).await?
+            );
             Ok(())
         }
         Command::Show(args) => {
