@@ -692,3 +692,62 @@ async fn the_calendar_feed_needs_its_token_and_is_icalendar() {
     let none = url.split('?').next().unwrap().to_string();
     assert_eq!(env.http().get(&none).send().await.unwrap().status(), 404);
 }
+
+#[tokio::test]
+async fn missed_days_in_a_row_raise_one_alert_sent_by_sms() {
+    let env = start(
+        "hello",
+        &[
+            ("HARU_CALL_ATTEMPTS", "1"),
+            ("HARU_ALERT_MISSED_CALLS", "2"),
+        ],
+    )
+    .await;
+    let p = env
+        .add_person(
+            json!({"name": "Ann", "phone": "+15551230009", "language": "en", "timezone": "UTC",
+            "call_times": ["10:00"], "caregivers": [{"name": "Son", "sms": "+15551239999"}]}),
+        )
+        .await;
+    for day in ["2027-02-01", "2027-02-02", "2027-02-03"] {
+        env.tick(&format!("{day}T10:00:00Z")).await;
+        let sid = env.last_call(&p).await;
+        env.status_at(&sid, "no-answer", &format!("{day}T10:00:30Z"))
+            .await;
+    }
+    assert_eq!(
+        env.creates().len(),
+        3,
+        "one try a day (HARU_CALL_ATTEMPTS=1)"
+    );
+    let (_, alerts) = env.api(reqwest::Method::GET, "/api/alerts", None).await;
+    let items = alerts["items"].as_array().unwrap();
+    assert_eq!(
+        items.len(),
+        1,
+        "one alert for the run, not one per missed day: {alerts}"
+    );
+    assert_eq!(items[0]["kind"], "missed_calls");
+    // The sender delivers the SMS through Twilio's Messages API, once.
+    common::eventually("sms sent", Duration::from_secs(10), || {
+        let n = env.twilio.messages().len();
+        async move { n >= 1 }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let sms = env.twilio.messages();
+    assert_eq!(sms.len(), 1);
+    let req = env
+        .twilio
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("/Messages.json"))
+        .unwrap();
+    assert_eq!(req.field("To"), Some("+15551239999"));
+    assert_eq!(req.field("From"), Some("+15005550006"));
+    assert!(
+        req.field("Body").unwrap().contains("Ann"),
+        "{:?}",
+        req.field("Body")
+    );
+}
