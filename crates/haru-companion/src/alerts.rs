@@ -9,6 +9,9 @@ use tracing::info;
 
 use crate::{Companion, Result};
 
+/// `last_result` of a slot dropped because the person was paused (`haru-store`).
+const PAUSED: &str = "paused";
+
 impl Companion {
     /// `missed_calls` daily calls in a row unanswered (a machine counts) → one alert.
     pub(crate) async fn check_missed_streak(&self, person_id: &str) -> Result<()> {
@@ -17,7 +20,11 @@ impl Companion {
             return Ok(());
         }
         let slots = self.store.slots_of(person_id, 200).await?;
-        let decided: Vec<_> = slots.iter().filter(|s| s.state.is_final()).collect();
+        // Days the person was paused are not missed calls.
+        let decided: Vec<_> = slots
+            .iter()
+            .filter(|s| s.state.is_final() && s.last_result.as_deref() != Some(PAUSED))
+            .collect();
         let run: Vec<_> = decided
             .iter()
             .take_while(|s| matches!(s.state, SlotState::Missed | SlotState::Machine))

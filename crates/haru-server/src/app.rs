@@ -28,6 +28,9 @@ pub struct AppState {
     pub streams_waiting: Arc<tokio::sync::Semaphore>,
     /// Set once, after the app is built (`App::set_hooks`).
     pub hooks: crate::hooks::SharedHooks,
+    /// Calls whose session runs in this process (a `completed` callback for an open call
+    /// that is not here closes it from the store).
+    pub active: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 pub struct App {
@@ -139,6 +142,7 @@ pub fn build_with_store(cfg: Config, store: Arc<dyn CallStore>) -> anyhow::Resul
         twilio,
         deps,
         hooks: Default::default(),
+        active: Default::default(),
     };
     let router = router(state.clone());
     Ok(App {

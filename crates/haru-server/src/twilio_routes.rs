@@ -193,6 +193,9 @@ pub async fn call_status(
         )
     })?;
     info!(call_sid, status, "call status");
+    if status == "completed" {
+        close_if_orphaned(&state, call_sid).await;
+    }
     if let Some(hooks) = state.hooks.get().cloned() {
         // Twilio is answered now; the companion's follow-up (a retry, a missed call) runs
         // on its own.
@@ -200,6 +203,47 @@ pub async fn call_status(
         tokio::spawn(async move { hooks.call_status(&sid, &status, &params).await });
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Twilio says the call is over. If it streamed and is still open but no session here holds
+/// it (the process that held it died), close it from the stored messages and hand it to
+/// post-call work, so that day's diary is still written.
+async fn close_if_orphaned(state: &AppState, call_sid: &str) {
+    let here = state
+        .active
+        .lock()
+        .map(|s| s.contains(call_sid))
+        .unwrap_or(true);
+    if here {
+        return;
+    }
+    let open = match state.store.call(call_sid).await {
+        Ok(Some(c)) => c.ended_at.is_none() && c.stream_sid.is_some(),
+        Ok(None) => false,
+        Err(e) => {
+            warn!(call_sid, error = %e, "could not read the call to close it");
+            false
+        }
+    };
+    if !open {
+        return;
+    }
+    let reason = "server lost (completed by Twilio)";
+    match haru_session::recover::close_from_store(state.store.as_ref(), call_sid, reason).await {
+        Ok(()) => {
+            warn!(
+                call_sid,
+                "a call left open by a lost session was closed from its stored messages"
+            );
+            if let Some(tx) = &state.deps.ended {
+                let _ = tx.send(haru_session::CallEnded {
+                    call_sid: call_sid.to_string(),
+                    reason: reason.to_string(),
+                });
+            }
+        }
+        Err(e) => warn!(call_sid, error = %e, "could not close the orphaned call"),
+    }
 }
 
 /// Twilio's asynchronous answering-machine verdict for an outbound call.

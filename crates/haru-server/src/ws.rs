@@ -127,6 +127,7 @@ async fn handle(socket: WebSocket, state: AppState, waiting: tokio::sync::OwnedS
         .await;
     stored(&call_sid, "stream start", r);
 
+    let _here = Active::enter(&state, &call_sid);
     haru_session::log::call_start(&call_sid, &stream_sid);
     let (in_tx, in_rx) = mpsc::channel(INPUT_QUEUE);
     let (out_tx, out_rx) = mpsc::channel::<Output>(OUTPUT_QUEUE);
@@ -158,6 +159,32 @@ async fn handle(socket: WebSocket, state: AppState, waiting: tokio::sync::OwnedS
         .record_stream_event(&call_sid, Some(&stream_sid), "closed", Some(ended_by))
         .await;
     stored(&call_sid, "stream close", r);
+}
+
+/// Marks a call as held by a session of this process, until dropped (a panic included).
+struct Active {
+    set: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    call_sid: String,
+}
+
+impl Active {
+    fn enter(state: &AppState, call_sid: &str) -> Self {
+        if let Ok(mut s) = state.active.lock() {
+            s.insert(call_sid.to_string());
+        }
+        Self {
+            set: state.active.clone(),
+            call_sid: call_sid.to_string(),
+        }
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.set.lock() {
+            s.remove(&self.call_sid);
+        }
+    }
 }
 
 /// The session's dependencies for this call: the person's own settings when the companion

@@ -253,18 +253,7 @@ impl Session {
     /// After a panic the core's transcript is gone: rebuild it from the store. `None` when
     /// that read fails, so a failed read never overwrites a stored transcript.
     async fn stored_transcript(&self) -> Option<String> {
-        match self.deps.store.messages(&self.call_sid).await {
-            Ok(msgs) => Some(
-                msgs.iter()
-                    .map(|m| format!("{} {}", log::speaker(m.role), m.content))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            ),
-            Err(e) => {
-                warn!(call_sid = %self.call_sid, error = %e, "could not read the transcript back");
-                None
-            }
-        }
+        crate::recover::stored_transcript(self.deps.store.as_ref(), &self.call_sid).await
     }
 
     async fn close(&self, reason: &str, transcript: Option<String>) {

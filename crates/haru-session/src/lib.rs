@@ -15,6 +15,7 @@ pub mod log;
 pub mod metrics;
 pub mod phrases;
 pub mod record;
+pub mod recover;
 pub mod safety;
 pub mod sentences;
 mod worker;

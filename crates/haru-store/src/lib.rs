@@ -68,6 +68,9 @@ pub trait CallStore: Send + Sync + 'static {
     /// Raises an alert (with one queued delivery per caregiver channel of the call's
     /// person). `None`: an alert with this dedupe key exists already.
     async fn raise_alert(&self, alert: &NewAlert) -> Result<Option<i64>>;
+    /// Calls not ended yet that had a media stream and started before `before` (RFC 3339):
+    /// after a crash, the calls whose session died with the process.
+    async fn open_streamed_calls(&self, before: &str) -> Result<Vec<CallRecord>>;
 }
 
 /// Opens the store named by a database URL (`sqlite:path` or `sqlite::memory:`).

@@ -276,6 +276,18 @@ impl CallStore for MemoryStore {
         Ok(())
     }
 
+    async fn open_streamed_calls(&self, before: &str) -> Result<Vec<CallRecord>> {
+        Ok(self
+            .tables()
+            .calls
+            .iter()
+            .filter(|c| {
+                c.ended_at.is_none() && c.stream_sid.is_some() && c.started_at.as_str() < before
+            })
+            .cloned()
+            .collect())
+    }
+
     async fn raise_alert(&self, alert: &NewAlert) -> Result<Option<i64>> {
         self.write_guard()?;
         let mut t = self.tables();

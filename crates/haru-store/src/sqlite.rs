@@ -359,6 +359,17 @@ impl CallStore for SqliteStore {
             .unwrap_or_default())
     }
 
+    async fn open_streamed_calls(&self, before: &str) -> Result<Vec<CallRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM calls WHERE ended_at IS NULL AND stream_sid IS NOT NULL AND started_at < ?1
+             ORDER BY started_at LIMIT 10000",
+        )
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(call_from_row).collect())
+    }
+
     async fn raise_alert(&self, alert: &NewAlert) -> Result<Option<i64>> {
         self.insert_alert(alert).await
     }

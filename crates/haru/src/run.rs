@@ -29,6 +29,8 @@ pub async fn start(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
+    // Calls that streamed before this moment belong to a process that is gone.
+    let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     if !cfg.database_url.starts_with("sqlite:") {
         anyhow::bail!("HARU_DATABASE_URL: only sqlite: URLs are supported so far");
     }
@@ -109,6 +111,7 @@ pub async fn start(
     let worker = postcall.clone().spawn_worker(shutdown.clone());
     let scheduler = companion.clone().spawn(shutdown.clone());
     let app = app.merge(api);
+    recover_lost_calls(store.as_ref(), &postcall, started).await;
     app.log_startup(listener.local_addr()?);
     let (router, _state, mut ended) = app.into_parts();
     // Each ended call gets its diary, schedules, mood and quality jobs, durably queued.
@@ -137,4 +140,31 @@ pub async fn start(
         companion,
         scheduler,
     })
+}
+
+/// After a crash or kill, calls that were streaming into the dead process stay open: close
+/// each from its stored messages ("server lost") and queue its post-call jobs. Only calls
+/// with a stream: one still ringing may yet connect to this instance.
+async fn recover_lost_calls(store: &dyn CallStore, postcall: &PostCall, before: String) {
+    let calls = match store.open_streamed_calls(&before).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not look for calls left open by a previous run");
+            return;
+        }
+    };
+    for c in calls {
+        let sid = &c.call_sid;
+        match haru_session::recover::close_from_store(store, sid, "server lost").await {
+            Ok(()) => {
+                tracing::warn!(call_sid = %sid, "closed a call left open by a previous run; queueing its post-call jobs");
+                if let Err(e) = postcall.enqueue_for_call(sid).await {
+                    tracing::warn!(call_sid = %sid, error = %e, "could not queue post-call jobs");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(call_sid = %sid, error = %e, "could not close a call left open")
+            }
+        }
+    }
 }

@@ -750,4 +750,33 @@ async fn missed_days_in_a_row_raise_one_alert_sent_by_sms() {
         "{:?}",
         req.field("Body")
     );
+
+    // Trends: every day of the range, the missed calls counted per day.
+    let id = p["id"].as_str().unwrap();
+    let (s, t) = env
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/people/{id}/trends?from=2027-01-30&to=2027-02-03"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{t}");
+    let days = t["days"].as_array().unwrap();
+    assert_eq!(days.len(), 5);
+    assert_eq!(days[0]["date"], "2027-01-30");
+    // Beyond the scheduler's look-back (36 h before its first tick): not recorded.
+    assert_eq!(days[0]["missed"], 0);
+    // 2027-01-31 is recorded missed by the first tick: haru was not running at 10:00.
+    for d in &days[1..] {
+        assert_eq!(d["missed"], 1, "{t}");
+        assert_eq!(d["answered"], 0, "{t}");
+    }
+    let (s, _) = env
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/people/{id}/trends?from=2027-02-03&to=2027-01-01"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 400);
 }

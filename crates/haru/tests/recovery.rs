@@ -1,0 +1,158 @@
+//! No call left open: a call whose session died with its process is closed from its stored
+//! messages — at the next start-up, or when Twilio's `completed` callback arrives — and its
+//! post-call jobs are queued, so that day's diary is still written.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use haru_postcall::JobFilter;
+use haru_store::{CallStore, NewCall, NewMessage, Role, SqliteStore};
+use tokio_util::sync::CancellationToken;
+
+fn db() -> (std::path::PathBuf, String) {
+    let path = std::env::temp_dir().join(format!(
+        "haru-recovery-{}-{}.db",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+    ));
+    let url = format!("sqlite:{}", path.display());
+    (path, url)
+}
+
+/// A call as a killed process leaves it: streaming, two messages stored, never closed.
+async fn leave_open(store: &dyn CallStore, sid: &str) {
+    store
+        .upsert_call(&NewCall {
+            call_sid: sid.into(),
+            direction: "inbound".into(),
+            from_number: Some("+821012345678".into()),
+            stream_token: Some("tok".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_stream(sid, "MZ00000000000000000000000000000001")
+            .await
+            .unwrap()
+    );
+    for (turn, role, text) in [
+        (0, Role::Assistant, "안녕하세요!"),
+        (1, Role::User, "오늘 시장에 다녀왔어요"),
+    ] {
+        store
+            .add_message(&NewMessage {
+                call_sid: sid.into(),
+                turn_index: turn,
+                role,
+                content: text.into(),
+                interrupted: false,
+            })
+            .await
+            .unwrap();
+    }
+}
+
+async fn start(url: &str) -> (haru::run::Running, String, CancellationToken) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut env: HashMap<&str, String> = HashMap::new();
+    env.insert("API_BASE_URL", format!("http://{addr}"));
+    env.insert("HARU_DATABASE_URL", url.to_string());
+    env.insert("TWILIO_AUTH_TOKEN", common::AUTH_TOKEN.into());
+    // Post-call work has nowhere to go; the jobs only need to be queued.
+    env.insert("OPENAI_BASE_URL", "http://127.0.0.1:9/v1".into());
+    let cfg =
+        haru_server::Config::from_source(&haru_server::config::Source(|k| env.get(k).cloned()))
+            .unwrap();
+    let shutdown = CancellationToken::new();
+    let running = haru::run::start(cfg, listener, shutdown.clone())
+        .await
+        .unwrap();
+    (running, format!("http://{addr}"), shutdown)
+}
+
+async fn jobs_for(running: &haru::run::Running, sid: &str) -> usize {
+    running
+        .postcall
+        .jobs(&JobFilter {
+            call_sid: Some(sid.into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .len()
+}
+
+#[tokio::test]
+async fn a_call_left_open_by_a_killed_process_is_closed_at_the_next_start() {
+    let (_path, url) = db();
+    let sid = common::call_sid(901);
+    {
+        let store = SqliteStore::open(&url).await.unwrap();
+        leave_open(&store, &sid).await;
+        // A call still ringing (no stream yet) is left alone: it may connect to the new run.
+        store
+            .upsert_call(&NewCall {
+                call_sid: common::call_sid(902),
+                direction: "inbound".into(),
+                stream_token: Some("tok2".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let (running, _, _stop) = start(&url).await;
+    let call = running.store.call(&sid).await.unwrap().unwrap();
+    assert!(call.ended_at.is_some());
+    assert_eq!(call.end_reason.as_deref(), Some("server lost"));
+    let t = call.transcript.unwrap();
+    assert!(
+        t.contains("오늘 시장에 다녀왔어요") && t.contains("안녕하세요!"),
+        "{t}"
+    );
+    assert_eq!(
+        jobs_for(&running, &sid).await,
+        haru_postcall::JobKind::ALL.len()
+    );
+    let ringing = running
+        .store
+        .call(&common::call_sid(902))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(ringing.ended_at.is_none(), "a ringing call is not closed");
+}
+
+#[tokio::test]
+async fn a_completed_callback_closes_an_open_call_no_session_holds() {
+    let (_path, url) = db();
+    let (running, base, _stop) = start(&url).await;
+    let sid = common::call_sid(903);
+    leave_open(running.store.as_ref(), &sid).await;
+    let r = common::post_signed_to(
+        &base,
+        "/api/twilio/call-status",
+        &[("CallSid", &sid), ("CallStatus", "completed")],
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    common::eventually("closed and queued", Duration::from_secs(5), || {
+        let running = &running;
+        let sid = sid.clone();
+        async move {
+            let c = running.store.call(&sid).await.unwrap().unwrap();
+            c.ended_at.is_some()
+                && jobs_for(running, &sid).await == haru_postcall::JobKind::ALL.len()
+        }
+    })
+    .await;
+    let c = running.store.call(&sid).await.unwrap().unwrap();
+    assert!(c.end_reason.unwrap().starts_with("server lost"));
+    assert!(c.transcript.unwrap().contains("오늘 시장에 다녀왔어요"));
+    assert_eq!(c.status, "completed");
+}
