@@ -63,13 +63,20 @@ pub fn sms_text(c: &DeliveryClaim) -> String {
 
 impl Companion {
     /// Sends every delivery due at `now`; returns how many were attempted.
-    pub async fn deliver_due(&self, now: DateTime<Utc>) -> Result<usize> {
+    pub async fn deliver_due(&self, start: DateTime<Utc>) -> Result<usize> {
         let mut n = 0;
-        while let Some(claim) = self
-            .store
-            .claim_delivery(&ts(now), &ts(now + LEASE))
-            .await?
-        {
+        let began = Utc::now();
+        loop {
+            // Each claim's lease starts when it is claimed: slow sends before it must not
+            // leave it already expired (another sender would send it again).
+            let now = start + (Utc::now() - began);
+            let Some(claim) = self
+                .store
+                .claim_delivery(&ts(now), &ts(now + LEASE), self.cfg.delivery_attempts)
+                .await?
+            else {
+                break;
+            };
             n += 1;
             let id = claim.delivery.id;
             match self.send(&claim).await {
@@ -113,9 +120,13 @@ impl Companion {
                     .header("content-type", "application/json")
                     .header("x-haru-timestamp", t.to_string())
                     .header("x-haru-alert-id", c.alert.id.to_string());
-                if let Some(secret) = &c.webhook_secret {
-                    req = req.header("x-haru-signature", sign(secret, t, &body));
-                }
+                // Never unsigned: a receiver could not tell it from a forgery.
+                let Some(secret) = &c.webhook_secret else {
+                    return Err(
+                        "no signing key for this webhook (its caregiver was removed)".into(),
+                    );
+                };
+                req = req.header("x-haru-signature", sign(secret, t, &body));
                 let resp = req
                     .body(body)
                     .send()

@@ -246,6 +246,7 @@ mod tests {
             days: vec![],
             active: true,
             calendar_token: "t".into(),
+            plan_since: String::new(),
             caregivers: vec![],
             created_at: String::new(),
             updated_at: String::new(),

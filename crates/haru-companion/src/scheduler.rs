@@ -49,8 +49,10 @@ impl Companion {
         let people = self.store.people(true, 100_000, 0).await?;
         for p in &people {
             let Some(plan) = plan_of(p) else { continue };
-            let created = parse_ts(&p.created_at).unwrap_or(now);
-            let from = (now - LOOKBACK).max(created);
+            // Nothing before the plan existed in its current form: a new time, a resume
+            // or a new zone creates no "missed" days in the past.
+            let since = parse_ts(&p.plan_since).unwrap_or(now);
+            let from = (now - LOOKBACK).max(since);
             for slot in plan.slots_between(from, now + chrono::Duration::milliseconds(1)) {
                 let missed = slot.window_end <= now;
                 let inserted = self
@@ -143,7 +145,11 @@ impl Companion {
                 &options,
             )
             .await?;
-        self.store
+        // The call is placed: from here a store failure must not look like a failed dial
+        // (that would ring the person a second time). The slot stays claimed and its lease
+        // decides.
+        if let Err(e) = self
+            .store
             .upsert_call(&haru_store::NewCall {
                 call_sid: created.sid.clone(),
                 direction: "outbound-api".into(),
@@ -152,15 +158,25 @@ impl Companion {
                 stream_token: None,
                 status: created.status.clone(),
             })
-            .await?;
+            .await
+        {
+            warn!(call_sid = %created.sid, error = %e, "call placed but not recorded");
+        }
         let lease = ts(now + chrono::Duration::from_std(self.cfg.ring_lease).unwrap_or_default());
-        let a = self
+        let attempt = match self
             .store
             .record_attempt(&person.id, slot, &created.sid, &lease)
-            .await?;
+            .await
+        {
+            Ok(a) => a.attempt,
+            Err(e) => {
+                warn!(call_sid = %created.sid, error = %e, "call placed but its attempt not recorded");
+                0
+            }
+        };
         Ok(Placed {
             call_sid: created.sid,
-            attempt: a.attempt,
+            attempt,
         })
     }
 
@@ -237,9 +253,14 @@ impl Companion {
             return Ok(());
         }
         if let Some(slot) = &slot {
-            self.store
+            // A repeated verdict changes nothing (no second message or hang-up).
+            if !self
+                .store
                 .slot_reached_machine(slot.id, answered_by)
-                .await?;
+                .await?
+            {
+                return Ok(());
+            }
             self.check_missed_streak(&slot.person_id).await?;
         }
         let Some(d) = &self.dialer else { return Ok(()) };

@@ -140,16 +140,29 @@ fn contains_phrase(said: &str, phrase: &str) -> bool {
     let needle = format!(" {p}");
     let mut from = 0;
     while let Some(i) = said[from..].find(&needle) {
-        let end = from + i + needle.len();
-        match said[end..].chars().next() {
-            Some(c)
-                if c.is_ascii_alphanumeric()
-                    && p.ends_with(|e: char| e.is_ascii_alphanumeric()) => {}
-            _ => return true,
+        let at = from + i;
+        let end = at + needle.len();
+        let whole = match said[end..].chars().next() {
+            Some(c) => {
+                !(c.is_ascii_alphanumeric() && p.ends_with(|e: char| e.is_ascii_alphanumeric()))
+            }
+            None => true,
+        };
+        if whole && !negated(&said[..at]) {
+            return true;
         }
-        from = from + i + 1;
+        from = at + 1;
     }
     false
+}
+
+/// The word before a match denies it: "안 아파요", "no emergency", "not a stroke".
+fn negated(before: &str) -> bool {
+    let last = before.split_whitespace().next_back().unwrap_or("");
+    matches!(
+        last,
+        "안" | "no" | "not" | "never" | "don't" | "isn't" | "wasn't"
+    )
 }
 
 /// Lower case, apostrophes unified, runs of whitespace and punctuation as one space, so
@@ -210,6 +223,22 @@ mod tests {
         );
         // Whole words: "strokes" of a brush are not a stroke, "fellow" is not "fell".
         assert_eq!(s.detect("I painted with broad strokes, my fellow"), None);
+    }
+
+    #[test]
+    fn a_denial_is_not_an_emergency() {
+        let k = Safety::korean();
+        assert_eq!(k.detect("다리는 이제 안 아파요"), None);
+        assert_eq!(
+            k.detect("다리가 너무 아파요").map(|d| d.0),
+            Some(AlertKind::Emergency)
+        );
+        let e = Safety::english();
+        assert_eq!(e.detect("No emergency, just calling"), None);
+        assert_eq!(
+            e.detect("It's an emergency").map(|d| d.0),
+            Some(AlertKind::Emergency)
+        );
     }
 
     #[test]

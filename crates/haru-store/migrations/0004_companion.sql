@@ -16,6 +16,9 @@ CREATE TABLE people (
     active          INTEGER NOT NULL DEFAULT 1,
     -- The secret in the person's calendar-feed URL.
     calendar_token  TEXT NOT NULL,
+    -- When the call plan (times, days, zone, window, active) last changed: the scheduler
+    -- never creates slots due before it (no "missed" days for a plan that did not exist).
+    plan_since      TEXT NOT NULL,
     created_at      TEXT NOT NULL,
     updated_at      TEXT NOT NULL
 );

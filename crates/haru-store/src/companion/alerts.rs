@@ -162,7 +162,18 @@ impl SqliteStore {
         &self,
         now_ts: &str,
         lease_until: &str,
+        max_attempts: i64,
     ) -> Result<Option<DeliveryClaim>> {
+        // A sender that died (or hung) mid-send past the cap: the delivery has failed.
+        sqlx::query(
+            "UPDATE alert_deliveries SET state = 'failed', lease_until = NULL,
+               last_error = COALESCE(last_error, 'sender lost') || ' (attempts exhausted)'
+             WHERE state = 'sending' AND lease_until < ?1 AND attempts >= ?2",
+        )
+        .bind(now_ts)
+        .bind(max_attempts)
+        .execute(self.pool())
+        .await?;
         let Some(row) = sqlx::query(
             "UPDATE alert_deliveries SET state = 'sending', lease_until = ?2, attempts = attempts + 1
              WHERE id = (SELECT id FROM alert_deliveries

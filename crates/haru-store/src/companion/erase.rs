@@ -39,6 +39,24 @@ impl SqliteStore {
                 .await?;
             removed.insert(table.to_string(), r.rows_affected());
         }
+        // Alerts raised in their calls before the number was theirs hold their words too.
+        let r = sqlx::query(&format!(
+            "DELETE FROM alert_deliveries WHERE alert_id IN
+               (SELECT id FROM alerts WHERE person_id = ?1 OR call_sid IN ({calls}))"
+        ))
+        .bind(id)
+        .bind(&phone)
+        .execute(&mut *tx)
+        .await?;
+        removed.insert("alert_deliveries".into(), r.rows_affected());
+        let r = sqlx::query(&format!(
+            "DELETE FROM alerts WHERE person_id = ?1 OR call_sid IN ({calls})"
+        ))
+        .bind(id)
+        .bind(&phone)
+        .execute(&mut *tx)
+        .await?;
+        removed.insert("alerts".into(), r.rows_affected());
         let r = sqlx::query(&format!("DELETE FROM calls WHERE call_sid IN ({calls})"))
             .bind(id)
             .bind(&phone)
@@ -50,20 +68,7 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await?;
         removed.insert("caller_profiles".into(), r.rows_affected());
-        let r = sqlx::query(
-            "DELETE FROM alert_deliveries WHERE alert_id IN (SELECT id FROM alerts WHERE person_id = ?1)",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        removed.insert("alert_deliveries".into(), r.rows_affected());
-        for table in [
-            "alerts",
-            "memory_items",
-            "call_attempts",
-            "call_slots",
-            "caregivers",
-        ] {
+        for table in ["memory_items", "call_attempts", "call_slots", "caregivers"] {
             let r = sqlx::query(&format!("DELETE FROM {table} WHERE person_id = ?1"))
                 .bind(id)
                 .execute(&mut *tx)

@@ -23,6 +23,8 @@ pub struct Person {
     pub active: bool,
     #[serde(skip_serializing)]
     pub calendar_token: String,
+    /// When the call plan last changed (no slot is due before it).
+    pub plan_since: String,
     pub caregivers: Vec<Caregiver>,
     pub created_at: String,
     pub updated_at: String,

@@ -19,6 +19,7 @@ fn person_from_row(r: &SqliteRow, caregivers: Vec<Caregiver>) -> Person {
         days: parse_list(r.get("days_json")),
         active: r.get::<i64, _>("active") != 0,
         calendar_token: r.get("calendar_token"),
+        plan_since: r.get("plan_since"),
         caregivers,
         created_at: r.get("created_at"),
         updated_at: r.get("updated_at"),
@@ -79,8 +80,8 @@ impl SqliteStore {
         let mut tx = self.pool().begin().await?;
         let r = sqlx::query(
             "INSERT INTO people (id, name, phone, language, timezone, call_times_json, window_minutes,
-               days_json, active, calendar_token, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+               days_json, active, calendar_token, plan_since, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?11)",
         )
         .bind(&id)
         .bind(&p.name)
@@ -107,6 +108,13 @@ impl SqliteStore {
         )
         .bind(&id)
         .bind(&p.phone)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE alerts SET person_id = ?1 WHERE person_id IS NULL
+               AND call_sid IN (SELECT call_sid FROM calls WHERE person_id = ?1)",
+        )
+        .bind(&id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -190,7 +198,8 @@ impl SqliteStore {
             "UPDATE people SET name = COALESCE(?2, name), phone = COALESCE(?3, phone),
                language = COALESCE(?4, language), timezone = COALESCE(?5, timezone),
                call_times_json = COALESCE(?6, call_times_json), window_minutes = COALESCE(?7, window_minutes),
-               days_json = COALESCE(?8, days_json), active = COALESCE(?9, active), updated_at = ?10
+               days_json = COALESCE(?8, days_json), active = COALESCE(?9, active), updated_at = ?10,
+               plan_since = CASE WHEN ?11 THEN ?10 ELSE plan_since END
              WHERE id = ?1",
         )
         .bind(id)
@@ -203,6 +212,13 @@ impl SqliteStore {
         .bind(p.days.as_deref().map(json_list))
         .bind(p.active.map(|a| a as i64))
         .bind(now())
+        .bind(
+            p.timezone.is_some()
+                || p.call_times.is_some()
+                || p.window_minutes.is_some()
+                || p.days.is_some()
+                || p.active.is_some(),
+        )
         .execute(&mut *tx)
         .await;
         let r = match r {
@@ -215,11 +231,39 @@ impl SqliteStore {
             return Ok(Ok(None));
         }
         if let Some(list) = &p.caregivers {
+            // A receiver keeps its secret while its URL stays the same.
+            let kept: Vec<(String, String)> = sqlx::query_as(
+                "SELECT webhook_url, webhook_secret FROM caregivers
+                 WHERE person_id = ?1 AND webhook_url IS NOT NULL AND webhook_secret IS NOT NULL",
+            )
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+            // Deliveries still owed to the old list go nowhere new (a removed caregiver
+            // must not get them, and they would have no signing key).
+            sqlx::query(
+                "UPDATE alert_deliveries SET state = 'failed', last_error = 'caregivers replaced'
+                 WHERE state IN ('pending', 'sending') AND caregiver_id IN
+                   (SELECT id FROM caregivers WHERE person_id = ?1)",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query("DELETE FROM caregivers WHERE person_id = ?1")
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
             insert_caregivers(&mut tx, id, list).await?;
+            for (url, secret) in kept {
+                sqlx::query(
+                    "UPDATE caregivers SET webhook_secret = ?3 WHERE person_id = ?1 AND webhook_url = ?2",
+                )
+                .bind(id)
+                .bind(&url)
+                .bind(&secret)
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         if p.active == Some(false) {
             // Paused: today's calls not placed yet are not placed.
