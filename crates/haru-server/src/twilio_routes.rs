@@ -151,6 +151,27 @@ pub async fn voice(
     )))
 }
 
+/// A callback's `CallSid` and one short value (`CallStatus`, `AnsweredBy`), checked for
+/// shape before anything is stored.
+fn sid_and<'a>(params: &'a [(String, String)], name: &str) -> Result<(&'a str, &'a str), ApiError> {
+    let (Some(call_sid), Some(value)) = (param(params, "CallSid"), param(params, name)) else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("CallSid and {name} are required"),
+        ));
+    };
+    if !sid::is_call_sid(call_sid) || value.len() > 32 {
+        counter!(crate::metrics::WEBHOOKS_REFUSED_TOTAL, "reason" => "malformed sid").increment(1);
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "CallSid is not a Twilio identifier (CA + 32 hex digits), or {name} is too long"
+            ),
+        ));
+    }
+    Ok((call_sid, value))
+}
+
 /// Records a status callback (initiated, ringing, answered/in-progress, completed, ...).
 pub async fn call_status(
     State(state): State<AppState>,
@@ -159,20 +180,7 @@ pub async fn call_status(
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let params = verified_form(&state, &uri, &headers, &body)?;
-    let (Some(call_sid), Some(status)) = (param(&params, "CallSid"), param(&params, "CallStatus"))
-    else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "CallSid and CallStatus are required",
-        ));
-    };
-    if !sid::is_call_sid(call_sid) || status.len() > 32 {
-        counter!(crate::metrics::WEBHOOKS_REFUSED_TOTAL, "reason" => "malformed sid").increment(1);
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "CallSid is not a Twilio identifier (CA + 32 hex digits), or CallStatus is too long",
-        ));
-    }
+    let (call_sid, status) = sid_and(&params, "CallStatus")?;
     let as_json: serde_json::Map<String, serde_json::Value> = params
         .iter()
         .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
@@ -254,21 +262,7 @@ pub async fn amd_status(
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let params = verified_form(&state, &uri, &headers, &body)?;
-    let (Some(call_sid), Some(answered_by)) =
-        (param(&params, "CallSid"), param(&params, "AnsweredBy"))
-    else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "CallSid and AnsweredBy are required",
-        ));
-    };
-    if !sid::is_call_sid(call_sid) || answered_by.len() > 32 {
-        counter!(crate::metrics::WEBHOOKS_REFUSED_TOTAL, "reason" => "malformed sid").increment(1);
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "CallSid is not a Twilio identifier, or AnsweredBy is too long",
-        ));
-    }
+    let (call_sid, answered_by) = sid_and(&params, "AnsweredBy")?;
     info!(call_sid, answered_by, "answering-machine detection");
     if let Some(hooks) = state.hooks.get().cloned() {
         let (sid, by) = (call_sid.to_string(), answered_by.to_string());

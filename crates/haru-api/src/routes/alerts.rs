@@ -30,10 +30,7 @@ pub async fn list(
 ) -> ApiResult<Json<Page<Alert>>> {
     let Query(q) = q.map_err(bad_query)?;
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let offset = q.offset.unwrap_or(0);
-    if !(0..=1_000_000_000).contains(&offset) {
-        return Err(ApiError::bad_request("offset must be 0..=1000000000"));
-    }
+    let offset = crate::filters::offset(q.offset).map_err(ApiError::bad_request)?;
     let items = st
         .sqlite_store
         .alerts(&AlertFilter {

@@ -100,10 +100,7 @@ pub async fn list(
 ) -> ApiResult<Json<Page<Value>>> {
     let Query(q) = q.map_err(bad_query)?;
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let offset = q.offset.unwrap_or(0);
-    if !(0..=1_000_000_000).contains(&offset) {
-        return Err(ApiError::bad_request("offset must be 0..=1000000000"));
-    }
+    let offset = crate::filters::offset(q.offset).map_err(ApiError::bad_request)?;
     let people = st.sqlite_store.people(false, limit + 1, offset).await?;
     let items = people.iter().map(|p| person_json(&st, p)).collect();
     Ok(Json(Page::new(items, limit, offset)))
