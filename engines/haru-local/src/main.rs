@@ -6,7 +6,9 @@
 mod audio;
 mod cpu_gate;
 mod error;
+mod g2p_ko;
 mod g711;
+mod kokoro;
 mod llm;
 mod models;
 mod routes;
@@ -33,9 +35,12 @@ struct Args {
     /// ggml Whisper model [default: MODELS_DIR/ggml-base.bin].
     #[arg(long, env = "HARU_WHISPER_MODEL")]
     whisper_model: Option<PathBuf>,
-    /// GGUF chat model [default: MODELS_DIR/SmolLM2-135M-Instruct.Q4_1.gguf].
-    #[arg(long, env = "HARU_LLM_MODEL")]
-    llm_model: Option<PathBuf>,
+    /// GGUF chat models, comma-separated: `smollm2` (English), `qwen-0.5b` or `qwen-1.5b`
+    /// (Korean too), a file in MODELS_DIR, or a path [default: smollm2]. Each answers to
+    /// its own name (e.g. a fast one for the call, a larger one for post-call jobs).
+    /// (Not `HARU_LLM_MODEL`: haru uses that name for the model it asks for.)
+    #[arg(long, env = "HARU_LOCAL_LLM", value_delimiter = ',')]
+    llm_model: Vec<String>,
     /// Extra names the chat model answers to, comma-separated (e.g.
     /// `gpt-4o-mini`, so an OpenAI-configured client works unchanged).
     #[arg(long, env = "HARU_LLM_ALIASES", value_delimiter = ',')]
@@ -59,6 +64,14 @@ struct Args {
     /// The espeak-ng executable.
     #[arg(long, env = "HARU_ESPEAK_BIN", default_value = "espeak-ng")]
     espeak_bin: PathBuf,
+    /// Engine for Korean (Hangul) text; other text always uses espeak-ng.
+    /// espeak until the round-trip CER shows Kokoro better (engines/README.md).
+    /// Kokoro falls back to espeak-ng when it is not installed or fails.
+    #[arg(long, env = "HARU_LOCAL_TTS", value_enum, default_value = "espeak")]
+    tts: tts::KoreanTts,
+    /// Kokoro voice for Korean when the request names an OpenAI voice or `ko`.
+    #[arg(long, env = "HARU_KOKORO_VOICE", default_value = kokoro::DEFAULT_VOICE)]
+    kokoro_voice: String,
     /// Shut down when stdin reaches EOF (for supervisors and tests that
     /// want the server to die with them).
     #[arg(long)]
@@ -79,12 +92,20 @@ async fn main() -> Result<()> {
         .whisper_model
         .clone()
         .unwrap_or_else(|| args.models_dir.join("ggml-base.bin"));
-    let llm_path = args
-        .llm_model
-        .clone()
-        .unwrap_or_else(|| args.models_dir.join("SmolLM2-135M-Instruct.Q4_1.gguf"));
+    let mut llm_paths: Vec<PathBuf> = Vec::new();
+    for choice in &args.llm_model {
+        let p = models::resolve_llm(&args.models_dir, Some(choice));
+        if !llm_paths.contains(&p) {
+            llm_paths.push(p);
+        }
+    }
+    if llm_paths.is_empty() {
+        llm_paths.push(models::resolve_llm(&args.models_dir, None));
+    }
     require_file(&whisper, "Whisper model")?;
-    require_file(&llm_path, "LLM model")?;
+    for p in &llm_paths {
+        require_file(p, "LLM model")?;
+    }
     let stt_bin = match args.stt_bin.clone() {
         Some(p) => p,
         None => std::env::current_exe()
@@ -106,29 +127,44 @@ async fn main() -> Result<()> {
         .await
         .context("espeak-ng is required (scripts/install-engines.sh installs it)")?;
     let gate = cpu_gate::new();
+    let tts = tts
+        .with_korean(
+            args.tts,
+            &args.models_dir,
+            &args.kokoro_voice,
+            threads as usize,
+            gate.clone(),
+        )
+        .await;
     // Load both models at once: each takes a few hundred ms to seconds.
-    let (stt, llm) = tokio::join!(
+    let (stt, llms) = tokio::join!(
         stt_client::SttClient::spawn(stt_client::SttConfig {
             binary: stt_bin,
             model: whisper.clone(),
             threads: args.threads,
             gate: gate.clone(),
         }),
-        llm::LlmEngine::start(llm::LlmConfig {
-            model: llm_path.clone(),
-            n_ctx: args.llm_ctx,
-            threads,
-            repeat_penalty: args.repeat_penalty,
-            gate,
-            script_guard: !args.allow_all_scripts,
-        }),
+        futures::future::join_all(llm_paths.iter().map(|p| {
+            llm::LlmEngine::start(llm::LlmConfig {
+                model: p.clone(),
+                n_ctx: args.llm_ctx,
+                threads,
+                repeat_penalty: args.repeat_penalty,
+                gate: gate.clone(),
+                script_guard: !args.allow_all_scripts,
+            })
+        })),
     );
     let stt = stt.context("starting the STT worker")?;
-    let llm = llm.context("loading the LLM")?;
-    tracing::info!(n_ctx = llm.n_ctx, "engines ready");
+    let mut llm = Vec::new();
+    for (engine, path) in llms.into_iter().zip(&llm_paths) {
+        llm.push(engine.with_context(|| format!("loading the LLM {}", path.display()))?);
+    }
+    let catalog = models::Catalog::new(&whisper, &llm_paths, &args.llm_alias);
+    tracing::info!(n_ctx = args.llm_ctx, models = ?catalog.llm, "engines ready");
 
     let state = Arc::new(routes::AppState {
-        catalog: models::Catalog::new(&whisper, &llm_path, &args.llm_alias),
+        catalog,
         llm,
         tts,
         stt,

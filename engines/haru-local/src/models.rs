@@ -1,13 +1,45 @@
 //! Which model names each endpoint answers to (and what /v1/models lists).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::ApiError;
+
+/// The chat model used when none is chosen: small, fast, English only.
+pub const DEFAULT_LLM_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// Short names for the chat models `scripts/install-engines.sh` installs.
+pub const LLM_NAMES: &[(&str, &str)] = &[
+    ("smollm2", DEFAULT_LLM_FILE),
+    ("qwen-0.5b", "Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf"),
+    ("qwen-1.5b", "Qwen2.5-Coder-1.5B-Instruct.Q4_K_M.gguf"),
+];
+
+/// Where the chat model is: nothing chosen means SmolLM2; a short name (`qwen-0.5b`) or a
+/// bare file name is looked up in the models directory; anything else is a path.
+pub fn resolve_llm(models_dir: &Path, choice: Option<&str>) -> PathBuf {
+    let choice = choice.map(str::trim).filter(|c| !c.is_empty());
+    let Some(choice) = choice else {
+        return models_dir.join(DEFAULT_LLM_FILE);
+    };
+    if let Some((_, file)) = LLM_NAMES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(choice))
+    {
+        return models_dir.join(file);
+    }
+    let p = Path::new(choice);
+    if p.components().count() == 1 && !p.exists() {
+        return models_dir.join(p);
+    }
+    p.to_path_buf()
+}
 
 #[derive(Debug, Clone)]
 pub struct Catalog {
     pub stt: Vec<String>,
-    pub llm: Vec<String>,
+    /// One list of names per loaded chat model, in load order; the first name of each is
+    /// the id reported back.
+    pub llm: Vec<Vec<String>>,
     pub tts: Vec<String>,
 }
 
@@ -17,9 +49,9 @@ impl Catalog {
     /// `SmolLM2-135M-Instruct.Q4_1.gguf` -> `smollm2-135m-instruct`,
     /// `smollm2-135m-instruct.q4_1`. OpenAI's own names are accepted as
     /// aliases so unmodified OpenAI clients work.
-    /// `llm_aliases` are extra chat model names (e.g. `gpt-4o-mini`) so a
+    /// `llm_aliases` are extra names (e.g. `gpt-4o-mini`) for the first chat model, so a
     /// client configured for OpenAI can be pointed here unchanged.
-    pub fn new(whisper: &Path, llm: &Path, llm_aliases: &[String]) -> Self {
+    pub fn new(whisper: &Path, llms: &[PathBuf], llm_aliases: &[String]) -> Self {
         let mut stt: Vec<String> = ["whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe"]
             .map(String::from)
             .to_vec();
@@ -29,44 +61,68 @@ impl Catalog {
         }
         stt.push(w);
 
-        let l = stem(llm);
+        let mut taken = std::collections::HashSet::new();
         let mut llm = Vec::new();
-        if let Some((base, _quant)) = l.split_once('.') {
-            llm.push(base.to_string());
+        for (i, path) in llms.iter().enumerate() {
+            let l = stem(path);
+            let mut names = Vec::new();
+            // The quantisation is the last dot-part: `qwen2.5-coder-0.5b-instruct.q4_k_m`.
+            if let Some((base, _quant)) = l.rsplit_once('.') {
+                names.push(base.to_string());
+            }
+            names.push(l);
+            if i == 0 {
+                names.extend(
+                    llm_aliases
+                        .iter()
+                        .map(|a| a.trim().to_ascii_lowercase())
+                        .filter(|a| !a.is_empty()),
+                );
+            }
+            // A name answers for the first model that has it; the list stays (maybe
+            // empty) so indices match the loaded engines.
+            names.retain(|n| taken.insert(n.clone()));
+            llm.push(names);
         }
-        llm.push(l);
-        llm.extend(
-            llm_aliases
-                .iter()
-                .map(|a| a.trim().to_ascii_lowercase())
-                .filter(|a| !a.is_empty()),
-        );
 
         let tts = ["tts-1", "tts-1-hd", "gpt-4o-mini-tts", "espeak-ng"]
             .map(String::from)
             .to_vec();
         dedup(&mut stt);
-        dedup(&mut llm);
         Self { stt, llm, tts }
     }
 
     pub fn check_stt(&self, model: &str) -> Result<(), ApiError> {
         check(&self.stt, model)
     }
-    pub fn check_llm(&self, model: &str) -> Result<(), ApiError> {
-        check(&self.llm, model)
+    /// Which loaded chat model answers to `model`.
+    pub fn check_llm(&self, model: &str) -> Result<usize, ApiError> {
+        if model.trim().is_empty() {
+            return Err(ApiError::missing("model"));
+        }
+        let m = model.to_ascii_lowercase();
+        self.llm
+            .iter()
+            .position(|names| names.contains(&m))
+            .ok_or_else(|| ApiError::unknown_model(model))
     }
     pub fn check_tts(&self, model: &str) -> Result<(), ApiError> {
         check(&self.tts, model)
     }
 
-    /// The name reported back in chat responses.
-    pub fn llm_id(&self) -> &str {
-        &self.llm[0]
+    /// The name reported back in chat responses of model `i`.
+    pub fn llm_id(&self, i: usize) -> &str {
+        self.llm
+            .get(i)
+            .and_then(|n| n.first())
+            .map_or("model", String::as_str)
     }
 
     pub fn all(&self) -> impl Iterator<Item = &String> {
-        self.stt.iter().chain(&self.llm).chain(&self.tts)
+        self.stt
+            .iter()
+            .chain(self.llm.iter().flatten())
+            .chain(&self.tts)
     }
 }
 
@@ -101,10 +157,57 @@ mod tests {
     use super::*;
 
     #[test]
+    fn chat_model_choice() {
+        let m = Path::new("/m");
+        assert_eq!(
+            resolve_llm(m, None),
+            m.join("SmolLM2-135M-Instruct.Q4_1.gguf")
+        );
+        assert_eq!(resolve_llm(m, Some(" ")), resolve_llm(m, None));
+        assert_eq!(
+            resolve_llm(m, Some("Qwen-1.5B")),
+            m.join("Qwen2.5-Coder-1.5B-Instruct.Q4_K_M.gguf")
+        );
+        assert_eq!(resolve_llm(m, Some("x.gguf")), m.join("x.gguf"));
+        assert_eq!(
+            resolve_llm(m, Some("/elsewhere/x.gguf")),
+            Path::new("/elsewhere/x.gguf")
+        );
+        let q = Catalog::new(
+            Path::new("/m/ggml-base.bin"),
+            &[
+                resolve_llm(m, Some("qwen-0.5b")),
+                resolve_llm(m, Some("qwen-1.5b")),
+            ],
+            &["gpt-4o-mini".to_string()],
+        );
+        assert_eq!(
+            q.llm[0],
+            [
+                "qwen2.5-coder-0.5b-instruct",
+                "qwen2.5-coder-0.5b-instruct.q4_k_m",
+                "gpt-4o-mini"
+            ]
+        );
+        // Each model answers to its own names; aliases go to the first.
+        assert_eq!(q.check_llm("Qwen2.5-Coder-1.5B-Instruct").unwrap(), 1);
+        assert_eq!(q.check_llm("gpt-4o-mini").unwrap(), 0);
+        assert_eq!(q.llm_id(1), "qwen2.5-coder-1.5b-instruct");
+        // A name shared by two files answers for the first.
+        let twice = Catalog::new(
+            Path::new("/m/ggml-base.bin"),
+            &[PathBuf::from("/a/x.gguf"), PathBuf::from("/b/x.gguf")],
+            &[],
+        );
+        assert_eq!(twice.check_llm("x").unwrap(), 0);
+        assert!(twice.llm[1].is_empty());
+    }
+
+    #[test]
     fn names_derive_from_files() {
         let c = Catalog::new(
             Path::new("/m/ggml-base.bin"),
-            Path::new("/m/SmolLM2-135M-Instruct.Q4_1.gguf"),
+            &[PathBuf::from("/m/SmolLM2-135M-Instruct.Q4_1.gguf")],
             &["GPT-4o-mini".to_string(), " ".to_string()],
         );
         assert_eq!(
@@ -118,7 +221,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            c.llm,
+            c.llm[0],
             [
                 "smollm2-135m-instruct",
                 "smollm2-135m-instruct.q4_1",

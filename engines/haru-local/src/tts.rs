@@ -1,16 +1,22 @@
-//! Text-to-speech with the espeak-ng CLI, resampled to 24 kHz 16-bit mono
-//! (OpenAI's `pcm` format) and streamed as it is synthesised.
+//! Text-to-speech, 24 kHz 16-bit mono (OpenAI's `pcm` format), streamed as
+//! it is synthesised: Kokoro-82M with our Korean G2P for Hangul text (when
+//! installed), the espeak-ng CLI (resampled from 22,050 Hz) for everything
+//! else and as Kokoro's fallback.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 
+use anyhow::Context as _;
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStdout, Command};
 use tokio::sync::mpsc;
 
 use crate::audio::{StreamResampler, to_pcm16le};
+use crate::cpu_gate::CpuGate;
 use crate::error::ApiError;
+use crate::{g2p_ko, kokoro};
 
 /// OpenAI's `pcm` output rate.
 pub const OUTPUT_RATE: u32 = 24_000;
@@ -18,8 +24,35 @@ pub const OUTPUT_RATE: u32 = 24_000;
 pub const MAX_INPUT_CHARS: usize = 4096;
 const BASE_WPM: f32 = 175.0; // espeak-ng's default speaking rate
 
+/// Silence between two Kokoro sentences.
+const SENTENCE_GAP_MS: usize = 200;
+
+/// Which engine speaks Korean (`--tts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KoreanTts {
+    /// Kokoro-82M + haru's Korean G2P (espeak-ng if Kokoro is not installed).
+    Kokoro,
+    /// espeak-ng's `ko` voice.
+    Espeak,
+}
+
 pub struct TtsEngine {
     binary: PathBuf,
+    kokoro: Option<KokoroVoice>,
+}
+
+struct KokoroVoice {
+    model: Arc<kokoro::Kokoro>,
+    default_voice: String,
+    /// Shared with the LLM and STT: see `cpu_gate`.
+    gate: CpuGate,
+}
+
+/// The engine and voice chosen for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Voice {
+    Espeak(String),
+    Kokoro(String),
 }
 
 /// A chunk of 16-bit LE PCM at 24 kHz, or a mid-stream failure.
@@ -27,7 +60,152 @@ pub type PcmChunk = Result<Bytes, std::io::Error>;
 
 impl TtsEngine {
     pub fn new(binary: PathBuf) -> Self {
-        Self { binary }
+        Self {
+            binary,
+            kokoro: None,
+        }
+    }
+
+    /// Load Kokoro for Korean text if `mode` asks for it and it is installed;
+    /// otherwise (or if it fails to load) Korean stays with espeak-ng.
+    pub async fn with_korean(
+        mut self,
+        mode: KoreanTts,
+        models_dir: &Path,
+        default_voice: &str,
+        threads: usize,
+        gate: CpuGate,
+    ) -> Self {
+        if mode == KoreanTts::Espeak {
+            return self;
+        }
+        let paths = kokoro::KokoroPaths::in_models_dir(models_dir);
+        if let Some(missing) = paths.missing() {
+            tracing::warn!(
+                "Kokoro not installed ({} missing; scripts/install-engines.sh installs it): Korean uses espeak-ng",
+                missing.display()
+            );
+            return self;
+        }
+        let started = std::time::Instant::now();
+        match tokio::task::spawn_blocking(move || kokoro::Kokoro::load(&paths, threads)).await {
+            Ok(Ok(model)) => {
+                let default_voice = if model.has_voice(default_voice) {
+                    default_voice.to_string()
+                } else {
+                    tracing::warn!(
+                        voice = default_voice,
+                        "unknown Kokoro voice, using {}",
+                        kokoro::DEFAULT_VOICE
+                    );
+                    kokoro::DEFAULT_VOICE.to_string()
+                };
+                tracing::info!(ms = started.elapsed().as_millis() as u64, voice = %default_voice, "Kokoro loaded: Korean text uses it");
+                self.kokoro = Some(KokoroVoice {
+                    model: Arc::new(model),
+                    default_voice,
+                    gate,
+                });
+            }
+            Ok(Err(e)) => tracing::warn!("Kokoro failed to load, Korean uses espeak-ng: {e:#}"),
+            Err(e) => tracing::warn!("Kokoro failed to load, Korean uses espeak-ng: {e}"),
+        }
+        self
+    }
+
+    /// Pick the engine: Kokoro for text with Hangul (unless the request names
+    /// the `espeak-ng` model or an espeak voice other than `ko` and OpenAI's
+    /// names), espeak-ng otherwise. A Kokoro voice id (`jf_alpha`, …) picks
+    /// that voice; any other voice gets the default one.
+    pub fn choose(&self, text: &str, model: &str, voice: &str) -> Result<Voice, ApiError> {
+        let v = voice.trim().to_ascii_lowercase();
+        if let Some(k) = &self.kokoro
+            && !model.eq_ignore_ascii_case("espeak-ng")
+            && g2p_ko::has_hangul(text)
+        {
+            if k.model.has_voice(&v) {
+                return Ok(Voice::Kokoro(v));
+            }
+            let espeak = resolve_voice(voice)?;
+            if v == "ko" || v != espeak {
+                // `ko` or an OpenAI voice name.
+                return Ok(Voice::Kokoro(k.default_voice.clone()));
+            }
+            return Ok(Voice::Espeak(espeak));
+        }
+        resolve_voice(voice).map(Voice::Espeak)
+    }
+
+    /// Start synthesis; the audio streams through the receiver.
+    pub async fn synthesize(
+        &self,
+        text: &str,
+        voice: &Voice,
+        speed: f32,
+    ) -> Result<mpsc::Receiver<PcmChunk>, ApiError> {
+        match voice {
+            Voice::Espeak(v) => self.espeak(text, v, speed).await,
+            Voice::Kokoro(v) => match self.kokoro_stream(text, v, speed).await {
+                Ok(rx) => Ok(rx),
+                Err(e) => {
+                    tracing::warn!("Kokoro failed, falling back to espeak-ng: {e:#}");
+                    self.espeak(text, "ko", speed).await
+                }
+            },
+        }
+    }
+
+    /// Kokoro, sentence by sentence. The first sentence is synthesised before
+    /// returning, so a failure can still fall back to espeak-ng.
+    async fn kokoro_stream(
+        &self,
+        text: &str,
+        voice: &str,
+        speed: f32,
+    ) -> anyhow::Result<mpsc::Receiver<PcmChunk>> {
+        let k = self.kokoro.as_ref().context("Kokoro not loaded")?;
+        let chunks = kokoro::chunks(&g2p_ko::to_ipa(text));
+        let mut chunks = chunks.into_iter();
+        let first = chunks.next().context("nothing speakable in the input")?;
+        let run = |ipa: String| {
+            let (model, gate, voice) = (k.model.clone(), k.gate.clone(), voice.to_string());
+            async move {
+                // One inference at a time across engines (see cpu_gate).
+                let _turn = gate.lock().await;
+                tokio::task::spawn_blocking(move || model.synthesize(&ipa, &voice, speed))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("Kokoro task: {e}"))?
+            }
+        };
+        let audio = run(first).await?;
+        anyhow::ensure!(!audio.is_empty(), "Kokoro produced no audio");
+        let (tx, rx) = mpsc::channel(8);
+        let rest: Vec<_> = chunks.map(run).collect();
+        tokio::spawn(async move {
+            if tx.send(Ok(Bytes::from(to_pcm16le(&audio)))).await.is_err() {
+                return;
+            }
+            let gap = to_pcm16le(&vec![
+                0.0;
+                kokoro::SAMPLE_RATE as usize * SENTENCE_GAP_MS / 1000
+            ]);
+            for next in rest {
+                let chunk = match next.await {
+                    Ok(a) => {
+                        let mut pcm = gap.clone();
+                        pcm.extend_from_slice(&to_pcm16le(&a));
+                        Ok(Bytes::from(pcm))
+                    }
+                    Err(e) => Err(std::io::Error::other(format!("{e:#}"))),
+                };
+                let failed = chunk.is_err();
+                // A closed receiver means the client went away: stop synthesising.
+                if tx.send(chunk).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(rx)
     }
 
     /// Check that espeak-ng runs, so a missing install fails at startup.
@@ -45,10 +223,10 @@ impl TtsEngine {
         Ok(())
     }
 
-    /// Start synthesis. Errors that espeak reports before producing audio
+    /// Start espeak-ng. Errors that espeak reports before producing audio
     /// (unknown voice) come back as `Err`; the audio then streams through the
     /// receiver. Dropping the receiver kills espeak.
-    pub async fn synthesize(
+    async fn espeak(
         &self,
         text: &str,
         voice: &str,
@@ -96,13 +274,13 @@ impl TtsEngine {
     pub async fn synthesize_all(
         &self,
         text: &str,
-        voice: &str,
+        voice: &Voice,
         speed: f32,
     ) -> Result<Vec<u8>, ApiError> {
         let mut rx = self.synthesize(text, voice, speed).await?;
         let mut pcm = Vec::new();
         while let Some(chunk) = rx.recv().await {
-            let chunk = chunk.map_err(|e| ApiError::internal(format!("espeak-ng: {e}")))?;
+            let chunk = chunk.map_err(|e| ApiError::internal(format!("speech synthesis: {e}")))?;
             pcm.extend_from_slice(&chunk);
         }
         Ok(pcm)

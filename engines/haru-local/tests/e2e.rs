@@ -59,9 +59,13 @@ fn server() -> &'static Server {
             .arg("--models-dir")
             .arg(&dir)
             .args(["--bind", "127.0.0.1:0", "--exit-on-stdin-eof"])
+            // Korean through Kokoro when installed (espeak-ng otherwise).
+            .args(["--tts", "kokoro"])
             // The env may name other models; the tests expect the defaults.
             .env_remove("HARU_WHISPER_MODEL")
             .env_remove("HARU_LLM_MODEL")
+            .env_remove("HARU_LOCAL_LLM")
+            .env_remove("HARU_LOCAL_TTS")
             .env("HARU_STT_BIN", &stt)
             // Quiet unless asked: request logs drown the test report.
             .env(
@@ -601,6 +605,26 @@ async fn speech_round_trips_through_whisper() {
 }
 
 #[tokio::test]
+async fn korean_speech_comes_from_kokoro() {
+    if !models_dir().join("kokoro/kokoro-v1.0.int8.onnx").is_file() {
+        eprintln!("SKIPPED: Kokoro not installed (scripts/install-engines.sh installs it)");
+        return;
+    }
+    let _serial = serial().await;
+    // A Kokoro voice id: espeak-ng has no such voice, so audio proves Kokoro spoke.
+    let started = Instant::now();
+    let resp = speech("내일 저녁 7시에 치과 예약이 있어요.", "jf_alpha", "pcm").await;
+    assert_eq!(resp.status(), 200);
+    let pcm = resp.bytes().await.unwrap();
+    eprintln!(
+        "Kokoro TTS ({} bytes) in {:?}",
+        pcm.len(),
+        started.elapsed()
+    );
+    check_pcm(&pcm);
+}
+
+#[tokio::test]
 async fn speech_rejects_bad_input() {
     let _serial = serial().await;
     assert_error(speech("", "alloy", "pcm").await, 400).await;
@@ -733,6 +757,8 @@ async fn stt_worker_is_restarted_and_dies_with_parent() {
             .args(["--bind", "127.0.0.1:0", "--exit-on-stdin-eof"])
             .env_remove("HARU_WHISPER_MODEL")
             .env_remove("HARU_LLM_MODEL")
+            .env_remove("HARU_LOCAL_LLM")
+            .env_remove("HARU_LOCAL_TTS")
             .env("HARU_STT_BIN", exe.with_file_name("haru-local-stt"))
             .env("RUST_LOG", "warn")
             .stdin(Stdio::piped()) // closed when the test exits: server follows

@@ -83,11 +83,15 @@ pub async fn completions(
         .model
         .clone()
         .ok_or_else(|| ApiError::missing("model"))?;
-    s.catalog.check_llm(&model)?;
+    let which = s.catalog.check_llm(&model)?;
     let (turns, params) = validate(req.messages.take(), &req)?;
     let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
 
-    let mut rx = s.llm.generate(turns, params)?;
+    let llm = s
+        .llm
+        .get(which)
+        .ok_or_else(|| ApiError::unknown_model(&model))?;
+    let mut rx = llm.generate(turns, params)?;
     // Wait for the first event so request errors (e.g. context too long)
     // become a proper 4xx instead of an error inside a 200 stream.
     let first = rx
@@ -98,7 +102,7 @@ pub async fn completions(
         return Err(e);
     }
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
-    let model_id = s.catalog.llm_id().to_string();
+    let model_id = s.catalog.llm_id(which).to_string();
     let created = unix_now();
 
     if !req.stream {

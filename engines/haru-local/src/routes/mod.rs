@@ -22,7 +22,8 @@ use crate::tts::TtsEngine;
 
 pub struct AppState {
     pub catalog: Catalog,
-    pub llm: LlmEngine,
+    /// The chat models, in the catalog's order.
+    pub llm: Vec<LlmEngine>,
     pub tts: TtsEngine,
     pub stt: SttClient,
 }

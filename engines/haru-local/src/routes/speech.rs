@@ -1,4 +1,4 @@
-//! POST /v1/audio/speech: espeak-ng speech as 24 kHz 16-bit mono PCM or WAV.
+//! POST /v1/audio/speech: Kokoro (Korean) or espeak-ng speech as 24 kHz 16-bit mono PCM or WAV.
 
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::{AppState, parse_json};
 use crate::audio::wav_from_pcm16;
 use crate::error::ApiError;
-use crate::tts::{MAX_INPUT_CHARS, OUTPUT_RATE, resolve_voice};
+use crate::tts::{MAX_INPUT_CHARS, OUTPUT_RATE};
 
 #[derive(Deserialize)]
 struct SpeechRequest {
@@ -44,7 +44,9 @@ pub async fn speech(
             Some("input"),
         ));
     }
-    let voice = resolve_voice(
+    let voice = s.tts.choose(
+        &input,
+        &model,
         req.voice
             .as_deref()
             .ok_or_else(|| ApiError::missing("voice"))?,
