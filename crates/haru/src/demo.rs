@@ -1,8 +1,10 @@
 //! `haru demo`: a complete phone conversation on this machine, with no key and no internet.
 //!
-//! Starts `haru-local` (Whisper, SmolLM2, espeak-ng behind the OpenAI API), starts the
-//! haru server against it, and calls it with `haru sim` speaking WAV files as the caller.
-//! Only base URLs differ from a production setup with OpenAI.
+//! Starts `haru-local` (Whisper, a local LLM and TTS behind the OpenAI API), starts the
+//! haru server against it, and calls it with `haru sim`. The call is English by default
+//! (SmolLM2, espeak-ng, recorded WAVs); `HARU_DEMO_LANG=ko` holds a Korean call (Qwen2.5,
+//! Kokoro with haru's Korean G2P; the caller's lines are synthesised by haru-local in
+//! another voice). Only base URLs differ from a production setup with OpenAI.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,10 +19,59 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
+/// The language of the demo call (`HARU_DEMO_LANG`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DemoLang {
+    Korean,
+    English,
+}
+
+impl DemoLang {
+    pub fn from_env() -> anyhow::Result<Self> {
+        match std::env::var("HARU_DEMO_LANG")
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            // English stays the default until the Korean call meets its targets on this
+            // machine (Whisper base mishears the synthesised caller; see engines/README.md).
+            "ko" | "kor" | "korean" => Ok(Self::Korean),
+            "" | "en" | "eng" | "english" => Ok(Self::English),
+            other => bail!("HARU_DEMO_LANG={other:?}: use en (the default) or ko"),
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Korean => "ko",
+            Self::English => "en",
+        }
+    }
+}
+
+/// The Korean caller: an afternoon walk, an appointment to extract, a goodbye.
+pub const KOREAN_CALLER: [&str; 3] = [
+    "안녕하세요. 오늘 아침에 공원에서 산책을 했는데 날씨가 참 좋았어요.",
+    "내일 저녁 7시에 치과 예약이 있어요. 이가 좀 아파서요.",
+    "고마워요. 이제 끊을게요.",
+];
+/// The caller's Kokoro voice (haru speaks with the default one).
+pub const KOREAN_CALLER_VOICE: &str = "jm_kumo";
+
+/// The conversation model and the post-call model haru-local loads for a Korean call
+/// (measured choices: engines/README.md).
+pub const KOREAN_CHAT_MODEL: &str = "qwen-0.5b";
+pub const KOREAN_POSTCALL_MODEL: &str = "qwen-1.5b";
+
 pub struct DemoOptions {
+    pub lang: DemoLang,
     pub models_dir: PathBuf,
     pub haru_local: PathBuf,
+    /// The caller's turns as recorded WAVs (the English call)…
     pub wavs: Vec<PathBuf>,
+    /// …or as lines haru-local speaks in [`KOREAN_CALLER_VOICE`] (the Korean call).
+    pub caller_lines: Vec<String>,
     pub out_dir: PathBuf,
     /// Print the sim's live events.
     pub live: bool,
@@ -53,19 +104,31 @@ async fn wait_for_jobs(pc: &haru_postcall::PostCall, call_sid: &str, within: Dur
 
 impl DemoOptions {
     /// Paths relative to the repository root (the working directory of `make demo`).
-    pub fn from_repo(root: &Path) -> Self {
+    pub fn from_repo(root: &Path, lang: DemoLang) -> Self {
         let models_dir = std::env::var_os("HARU_MODELS_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("models"));
         let haru_local = std::env::var_os("HARU_LOCAL_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("engines/target/debug/haru-local"));
+        let (wavs, caller_lines) = match lang {
+            DemoLang::English => (
+                vec![
+                    models_dir.join("fixtures/clone-test.wav"),
+                    root.join("fixtures/en-dentist.wav"),
+                    root.join("fixtures/en-goodbye.wav"),
+                ],
+                Vec::new(),
+            ),
+            DemoLang::Korean => (
+                Vec::new(),
+                KOREAN_CALLER.iter().map(|s| s.to_string()).collect(),
+            ),
+        };
         Self {
-            wavs: vec![
-                models_dir.join("fixtures/clone-test.wav"),
-                root.join("fixtures/en-dentist.wav"),
-                root.join("fixtures/en-goodbye.wav"),
-            ],
+            lang,
+            wavs,
+            caller_lines,
             models_dir,
             haru_local,
             out_dir: root.join("out"),
@@ -97,16 +160,30 @@ async fn start_engines(opts: &DemoOptions) -> anyhow::Result<(Child, String)> {
             opts.models_dir.display()
         );
     }
-    let mut child = Command::new(&opts.haru_local)
-        .arg("--models-dir")
-        .arg(&opts.models_dir)
-        .args([
-            "--bind",
-            "127.0.0.1:0",
-            "--exit-on-stdin-eof",
-            "--llm-alias",
-            "gpt-4o-mini",
-        ])
+    let mut cmd = Command::new(&opts.haru_local);
+    cmd.arg("--models-dir").arg(&opts.models_dir).args([
+        "--bind",
+        "127.0.0.1:0",
+        "--exit-on-stdin-eof",
+    ]);
+    match opts.lang {
+        // SmolLM2 (the default model) and espeak-ng.
+        DemoLang::English => cmd.args(["--llm-alias", "gpt-4o-mini"]),
+        DemoLang::Korean => cmd
+            .arg("--llm-model")
+            .arg(format!("{KOREAN_CHAT_MODEL},{KOREAN_POSTCALL_MODEL}"))
+            .args(["--tts", "kokoro"]),
+    };
+    // What the environment names for another setup must not change the demo's engines.
+    for k in [
+        "HARU_LOCAL_LLM",
+        "HARU_LOCAL_TTS",
+        "HARU_WHISPER_MODEL",
+        "HARU_LLM_ALIASES",
+    ] {
+        cmd.env_remove(k);
+    }
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -128,7 +205,23 @@ async fn start_engines(opts: &DemoOptions) -> anyhow::Result<(Child, String)> {
     Ok((child, addr))
 }
 
+/// The served name of a model haru-local resolves from a short name (its file's stem,
+/// lower-case, without the quantisation).
+fn served_name(short: &str) -> String {
+    let file = match short {
+        "qwen-0.5b" => "Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf",
+        "qwen-1.5b" => "Qwen2.5-Coder-1.5B-Instruct.Q4_K_M.gguf",
+        other => other,
+    };
+    let stem = file.trim_end_matches(".gguf").to_ascii_lowercase();
+    match stem.rsplit_once('.') {
+        Some((base, _quant)) => base.to_string(),
+        None => stem,
+    }
+}
+
 fn offline_config(
+    lang: DemoLang,
     listen: &str,
     engines: &str,
     db: &Path,
@@ -140,10 +233,48 @@ fn offline_config(
     map.insert("OPENAI_BASE_URL", format!("http://{engines}/v1"));
     map.insert("HARU_DATABASE_URL", format!("sqlite:{}", db.display()));
     map.insert("TWILIO_AUTH_TOKEN", auth_token.to_string());
-    // The small offline LLM speaks English only.
-    map.insert("HARU_STT_LANGUAGE", "en".into());
     // The demo's own server on loopback: its API serves the demo's direct requests only.
     map.insert("HARU_API_LOCAL_ONLY", "1".into());
+    // Two cores shared by Whisper, the LLM and the caller: be patient rather than apologise.
+    for k in [
+        "HARU_STT_TIMEOUT_MS",
+        "HARU_LLM_TIMEOUT_MS",
+        "HARU_TTS_TIMEOUT_MS",
+    ] {
+        map.insert(k, "30000".into());
+    }
+    match lang {
+        DemoLang::Korean => korean_config(&mut map),
+        DemoLang::English => english_config(&mut map),
+    }
+    let cfg = haru_server::Config::from_source(&haru_server::config::Source(|k| {
+        map.get(k)
+            .cloned()
+            .or_else(|| std::env::var(k).ok().filter(|_| k == "RUST_LOG"))
+    }))?;
+    Ok(cfg)
+}
+
+/// haru's own Korean texts (the server's defaults), the Qwen models and Kokoro.
+fn korean_config(map: &mut HashMap<&str, String>) {
+    map.insert("HARU_STT_LANGUAGE", "ko".into());
+    map.insert("HARU_LLM_MODEL", served_name(KOREAN_CHAT_MODEL));
+    map.insert("HARU_POSTCALL_MODEL", served_name(KOREAN_POSTCALL_MODEL));
+    map.insert("HARU_LLM_MAX_TOKENS", "60".into());
+    // `ko` is haru-local's default Kokoro voice for Hangul text.
+    map.insert("HARU_TTS_VOICE", "ko".into());
+    // A small model keeps to a short prompt better than to the server's longer one.
+    map.insert(
+        "HARU_SYSTEM_PROMPT",
+        "당신은 어르신께 매일 전화하는 다정한 말벗 하루입니다. 상대의 말에 공감하고, \
+         한국어 존댓말로 한두 문장만 짧게 말하세요."
+            .into(),
+    );
+}
+
+fn english_config(map: &mut HashMap<&str, String>) {
+    // The small offline LLM speaks English only.
+    map.insert("HARU_STT_LANGUAGE", "en".into());
     map.insert("HARU_LLM_MODEL", "smollm2-135m-instruct".into());
     map.insert("HARU_LLM_MAX_TOKENS", "48".into());
     map.insert("HARU_TTS_VOICE", "en-us".into());
@@ -166,20 +297,40 @@ fn offline_config(
         "Sorry, I had a problem. Could you say that again?".into(),
     );
     map.insert("HARU_IDLE_PROMPT", "Are you still there?".into());
-    // Two cores shared by Whisper, the LLM and the caller: be patient rather than apologise.
-    for k in [
-        "HARU_STT_TIMEOUT_MS",
-        "HARU_LLM_TIMEOUT_MS",
-        "HARU_TTS_TIMEOUT_MS",
-    ] {
-        map.insert(k, "30000".into());
+}
+
+/// The caller's lines, spoken by haru-local in the caller's voice (WAV, 24 kHz).
+async fn synthesise_caller(engines: &str, lines: &[String]) -> anyhow::Result<Vec<Turn>> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()?;
+    let mut turns = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let resp = http
+            .post(format!("http://{engines}/v1/audio/speech"))
+            .json(&serde_json::json!({
+                "model": "tts-1",
+                "voice": KOREAN_CALLER_VOICE,
+                "input": line,
+                "response_format": "wav",
+            }))
+            .send()
+            .await
+            .context("synthesising the caller's line")?;
+        if !resp.status().is_success() {
+            bail!(
+                "haru-local could not speak the caller's line {line:?}: {} {}",
+                resp.status(),
+                resp.text().await.unwrap_or_default()
+            );
+        }
+        let wav = resp.bytes().await?;
+        turns.push(Turn::from_wav_bytes(
+            &wav,
+            format!("caller line {}", i + 1),
+        )?);
     }
-    let cfg = haru_server::Config::from_source(&haru_server::config::Source(|k| {
-        map.get(k)
-            .cloned()
-            .or_else(|| std::env::var(k).ok().filter(|_| k == "RUST_LOG"))
-    }))?;
-    Ok(cfg)
+    Ok(turns)
 }
 
 pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoResult> {
@@ -200,7 +351,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoResult> {
     let listen = listener.local_addr()?.to_string();
     let db = opts.out_dir.join("demo.db");
     let auth_token = format!("demo-{}", std::process::id());
-    let cfg = offline_config(&listen, &engines_addr, &db, &auth_token)?;
+    let cfg = offline_config(opts.lang, &listen, &engines_addr, &db, &auth_token)?;
     let shutdown = CancellationToken::new();
     let running = crate::run::start(cfg, listener, shutdown.clone()).await?;
     let store: Arc<dyn CallStore> = running.store.clone();
@@ -209,6 +360,13 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoResult> {
     let mut turns = Vec::new();
     for w in &opts.wavs {
         turns.push(Turn::from_wav_file(w)?);
+    }
+    if !opts.caller_lines.is_empty() {
+        tracing::info!(
+            "synthesising the caller's {} lines",
+            opts.caller_lines.len()
+        );
+        turns.extend(synthesise_caller(&engines_addr, &opts.caller_lines).await?);
     }
     let cfg = SimConfig {
         server: format!("http://{listen}"),

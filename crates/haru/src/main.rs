@@ -83,7 +83,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Demo => {
             init_logs(LogFormat::Pretty);
             let root = std::env::current_dir()?;
-            let opts = haru::demo::DemoOptions::from_repo(&root);
+            let lang = haru::demo::DemoLang::from_env()?;
+            let opts = haru::demo::DemoOptions::from_repo(&root, lang);
             let db = opts.out_dir.join("demo.db");
             let result = haru::demo::run(opts).await?;
             println!("{}", haru::demo::summary(&result));

@@ -7,7 +7,7 @@ use std::path::Path;
 #[tokio::test]
 async fn an_offline_call_is_transcribed_answered_and_spoken_by_real_engines() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut opts = haru::demo::DemoOptions::from_repo(&root);
+    let mut opts = haru::demo::DemoOptions::from_repo(&root, haru::demo::DemoLang::English);
     let clip = opts.models_dir.join("fixtures/clone-test.wav");
     opts.wavs = vec![clip];
     opts.out_dir = std::env::temp_dir().join(format!("haru-offline-{}", std::process::id()));

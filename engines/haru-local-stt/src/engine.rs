@@ -99,6 +99,9 @@ impl SttEngine {
         params.set_temperature(0.0);
         params.set_temperature_inc(0.0);
         params.set_audio_ctx(audio_ctx_for(secs));
+        // Greedy decoding with a shrunken window can loop ("…했어요. …했어요. …"); no one
+        // says more than ~10 tokens a second, so a bound proportional to the clip ends a loop.
+        params.set_max_tokens(max_tokens_for(secs));
 
         let mut state = self
             .state
@@ -114,8 +117,42 @@ impl SttEngine {
                 .map_err(|e| SttError::Internal(anyhow!("reading segment: {e:?}")))?;
             text.push_str(&piece);
         }
-        Ok(strip_annotations(&text))
+        Ok(drop_repeats(&strip_annotations(&text)))
     }
+}
+
+/// The decoder's token budget for a clip of `secs` seconds.
+pub fn max_tokens_for(secs: f64) -> i32 {
+    (16.0 + secs * 12.0).min(224.0) as i32
+}
+
+/// Collapse a sentence Whisper repeated back to back into one (a decoding loop: people
+/// rarely say the same sentence twice in a row, and haru loses nothing if they did).
+pub fn drop_repeats(text: &str) -> String {
+    let mut sentences: Vec<&str> = Vec::new();
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if matches!(c, '.' | '?' | '!' | '。') {
+            let end = i + c.len_utf8();
+            sentences.push(text[start..end].trim());
+            start = end;
+        }
+    }
+    if start < text.len() && !text[start..].trim().is_empty() {
+        sentences.push(text[start..].trim());
+    }
+    let mut out: Vec<&str> = Vec::new();
+    for s in sentences {
+        let norm = |x: &str| x.trim_end_matches(['.', '?', '!', '。']).to_string();
+        // A cut-off last repeat (the token budget) is a repeat too.
+        if let Some(prev) = out.last()
+            && (norm(prev) == norm(s) || (!s.is_empty() && norm(prev).starts_with(&norm(s))))
+        {
+            continue;
+        }
+        out.push(s);
+    }
+    out.join(" ")
 }
 
 /// Drop Whisper's non-speech annotations ("[BLANK_AUDIO]", "( whistling )",
@@ -171,6 +208,20 @@ mod tests {
             strip_annotations(" I do.  I think so."),
             "I do. I think so."
         );
+    }
+
+    #[test]
+    fn decoding_loops_are_collapsed() {
+        assert_eq!(
+            drop_repeats("아침에 산책을 했어요. 아침에 산책을 했어요. 아침에 산책을"),
+            "아침에 산책을 했어요."
+        );
+        assert_eq!(drop_repeats("Yes. No. Yes."), "Yes. No. Yes.");
+        assert_eq!(drop_repeats("I walked. I walked"), "I walked.");
+        assert_eq!(drop_repeats("no punctuation"), "no punctuation");
+        assert_eq!(drop_repeats(""), "");
+        assert_eq!(max_tokens_for(3.0), 52);
+        assert_eq!(max_tokens_for(60.0), 224);
     }
 
     #[test]

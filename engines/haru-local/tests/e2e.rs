@@ -107,7 +107,7 @@ async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
-        .timeout(Duration::from_secs(120))
+        .timeout(Duration::from_secs(300))
         .build()
         .unwrap()
 }
