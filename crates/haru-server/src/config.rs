@@ -47,6 +47,8 @@ pub struct ProviderConfig {
     pub postcall_model: String,
     pub tts_model: String,
     pub tts_voice: String,
+    /// `HARU_TTS_SPEED`: OpenAI's `speed`, 0.25–4.0 (unset: the provider's 1.0).
+    pub tts_speed: Option<f32>,
 }
 
 #[derive(Debug, Clone)]
@@ -245,6 +247,18 @@ impl Config {
             ),
             tts_model: s.or("HARU_TTS_MODEL", "tts-1"),
             tts_voice: s.or("HARU_TTS_VOICE", "alloy"),
+            tts_speed: match s.opt("HARU_TTS_SPEED") {
+                None => None,
+                Some(v) => match v.trim().parse::<f32>() {
+                    Ok(x) if (0.25..=4.0).contains(&x) => Some(x),
+                    _ => {
+                        return Err(ConfigError {
+                            var: "HARU_TTS_SPEED",
+                            message: format!("`{v}`: expected a number from 0.25 to 4.0"),
+                        });
+                    }
+                },
+            },
         };
         let twilio = TwilioConfig {
             account_sid: s.opt("TWILIO_ACCOUNT_SID"),
@@ -427,6 +441,13 @@ mod tests {
         assert_eq!(e.var, "HARU_END_SILENCE_MS");
         let e = load(&[("HARU_LLM_TIMEOUT_MS", "0")]).unwrap_err();
         assert_eq!(e.var, "HARU_LLM_TIMEOUT_MS");
+        for bad in ["slow", "0", "5", "NaN"] {
+            let e = load(&[("HARU_TTS_SPEED", bad)]).unwrap_err();
+            assert_eq!(e.var, "HARU_TTS_SPEED", "{bad}");
+        }
+        assert_eq!(load(&[]).unwrap().providers.tts_speed, None);
+        let c = load(&[("HARU_TTS_SPEED", "0.85")]).unwrap();
+        assert_eq!(c.providers.tts_speed, Some(0.85));
     }
 
     #[test]

@@ -122,7 +122,20 @@ impl Default for SessionConfig {
             goodbye: "오늘 이야기 나눠 주셔서 고마워요. 좋은 하루 보내세요. 안녕히 계세요.".into(),
             apology: "죄송해요, 잠시 문제가 생겼어요. 다시 한 번 말씀해 주시겠어요?".into(),
             idle_prompt: "혹시 아직 듣고 계세요?".into(),
-            end_keywords: ["종료", "끊을게", "끊을께", "goodbye", "bye"]
+            // How people end a call in Korean: "이제 끊을게요", "그만 끊겠습니다",
+            // "안녕히 계세요" (the bot's own goodbye says 계세요 too, but only callers' words
+            // are checked).
+            end_keywords: [
+                "종료",
+                "끊을게",
+                "끊을께",
+                "끊겠습니다",
+                "끊어야겠",
+                "안녕히 계세요",
+                "안녕히 계십시오",
+                "goodbye",
+                "bye",
+            ]
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
@@ -242,6 +255,9 @@ mod tests {
         let c = SessionConfig::default();
         assert!(c.is_end_request("대화 종료할게요"));
         assert!(c.is_end_request("이제 끊을게"));
+        assert!(c.is_end_request("네, 그럼 안녕히 계세요."));
+        assert!(c.is_end_request("이만 끊겠습니다"));
+        assert!(!c.is_end_request("안녕하세요, 잘 지냈어요"));
         assert!(c.is_end_request("OK, goodbye!"));
         assert!(c.is_end_request("Bye."));
         assert!(!c.is_end_request("maybe I will buy a byte"));

@@ -363,11 +363,20 @@ async fn openai_requests_match_the_official_spec() {
     while s.next().await.is_some() {}
     let schema = serde_json::json!({"type": "json_schema", "json_schema": {"name": "x", "strict": true, "schema": {"type": "object"}}});
     let _ = chat.complete(&[ChatMessage::user("x")], Some(schema)).await;
-    let tts = haru_providers::OpenAiSynthesizer::new(http, ep, "tts-1", "alloy");
+    let tts =
+        haru_providers::OpenAiSynthesizer::new(http, ep, "tts-1", "alloy").with_speed(Some(0.85));
     let mut a = tts.synthesize("안녕하세요").await.unwrap();
     while a.next().await.is_some() {}
 
     let schemas = &spec["components"]["schemas"];
+    // HARU_TTS_SPEED reaches the wire as OpenAI's `speed`.
+    assert!(
+        fake.requests().iter().any(|r| matches!(
+            (&r.endpoint, &r.body),
+            (Endpoint::Speech, RecordedBody::Json(v)) if v["speed"] == 0.85f32
+        )),
+        "speech request without speed"
+    );
     let mut errs = Vec::new();
     for r in fake.requests() {
         match (r.endpoint, &r.body) {

@@ -27,6 +27,49 @@ pub struct SttEngine {
     state: Mutex<WhisperState>,
     _ctx: WhisperContext,
     threads: i32,
+    /// Text tokens a Korean transcript never holds (`haru_script::is_korean_piece`).
+    banned_ko: Vec<i32>,
+    /// Text tokens that would write Chinese or Japanese script, for English.
+    banned_en: Vec<i32>,
+}
+
+/// With Korean forced, Whisper still spells what it cannot make out in kana, Latin or
+/// Cyrillic ("끊을게요" → "くのうげ요", "ku'n'n'n'…"); only Hangul, digits and punctuation
+/// may be written, so it must pick the nearest Hangul. English only loses Han and kana.
+fn banned_for<'a>(engine: &'a SttEngine, language: &str) -> Option<&'a Vec<i32>> {
+    match language {
+        "ko" => Some(&engine.banned_ko),
+        "en" => Some(&engine.banned_en),
+        _ => None,
+    }
+}
+
+/// whisper.cpp's logits filter: the banned tokens get −∞ before sampling.
+/// `user_data` is one of the engine's banned lists, alive for the whole `full()` call.
+unsafe extern "C" fn ban_tokens(
+    _ctx: *mut whisper_rs::WhisperSysContext,
+    _state: *mut whisper_rs::WhisperSysState,
+    _tokens: *const whisper_rs::WhisperTokenData,
+    _n_tokens: std::os::raw::c_int,
+    logits: *mut f32,
+    user_data: *mut std::ffi::c_void,
+) {
+    if logits.is_null() || user_data.is_null() {
+        return;
+    }
+    // SAFETY: user_data is a `&SttEngine` list (set in `transcribe`, which holds `&self`
+    // across `full()`); every id in it is a text token, below n_vocab, the logits' length.
+    let banned = unsafe { &*(user_data as *const Vec<i32>) };
+    for &id in banned {
+        unsafe { *logits.add(id as usize) = f32::NEG_INFINITY };
+    }
+}
+
+/// Every text token (below end-of-text) whose bytes `banned` rejects.
+fn banned_tokens(ctx: &WhisperContext, banned: impl Fn(&[u8]) -> bool) -> Vec<i32> {
+    (0..ctx.token_eot())
+        .filter(|&id| ctx.token_to_bytes(id).is_ok_and(&banned))
+        .collect()
 }
 
 /// Why a transcription was refused; `BadRequest` maps to HTTP 400.
@@ -44,10 +87,14 @@ impl SttEngine {
         let state = ctx
             .create_state()
             .map_err(|e| anyhow!("creating whisper state: {e:?}"))?;
+        let banned_ko = banned_tokens(&ctx, |b| !haru_script::is_korean_piece(b));
+        let banned_en = banned_tokens(&ctx, haru_script::is_banned_piece);
         let engine = Self {
             state: Mutex::new(state),
             _ctx: ctx,
             threads,
+            banned_ko,
+            banned_en,
         };
         // The first inference pays for graph allocation; do it before serving.
         engine
@@ -102,6 +149,16 @@ impl SttEngine {
         // Greedy decoding with a shrunken window can loop ("…했어요. …했어요. …"); no one
         // says more than ~10 tokens a second, so a bound proportional to the clip ends a loop.
         params.set_max_tokens(max_tokens_for(secs));
+        if let Some(banned) = banned_for(self, language).filter(|b| !b.is_empty()) {
+            // SAFETY: the callback only writes logits below n_vocab and reads `banned`,
+            // which outlives this call (it is `self`'s and `full()` returns before we do).
+            unsafe {
+                params.set_filter_logits_callback(Some(ban_tokens));
+                params.set_filter_logits_callback_user_data(
+                    banned as *const Vec<i32> as *mut std::ffi::c_void,
+                );
+            }
+        }
 
         let mut state = self
             .state

@@ -23,7 +23,7 @@ pub const VOICES: [&str; 5] = [
     "jf_tebukuro",
     "jm_kumo",
 ];
-pub const DEFAULT_VOICE: &str = "jf_alpha";
+pub const DEFAULT_VOICE: &str = "jf_gongitsune";
 /// The model's context is 512 tokens, two of them the padding at each end.
 pub const MAX_TOKENS: usize = 510;
 const STYLE_DIM: usize = 256;

@@ -71,6 +71,13 @@ impl Catalog {
                 names.push(base.to_string());
             }
             names.push(l);
+            // An installed model also answers to its short name (`qwen-1.5b`), the name a
+            // user gave `--llm-model`, so clients can send that name as it is.
+            if let Some(file) = path.file_name().and_then(|f| f.to_str())
+                && let Some((short, _)) = LLM_NAMES.iter().find(|(_, f)| *f == file)
+            {
+                names.push(short.to_string());
+            }
             if i == 0 {
                 names.extend(
                     llm_aliases
@@ -186,12 +193,16 @@ mod tests {
             [
                 "qwen2.5-coder-0.5b-instruct",
                 "qwen2.5-coder-0.5b-instruct.q4_k_m",
+                "qwen-0.5b",
                 "gpt-4o-mini"
             ]
         );
         // Each model answers to its own names; aliases go to the first.
         assert_eq!(q.check_llm("Qwen2.5-Coder-1.5B-Instruct").unwrap(), 1);
         assert_eq!(q.check_llm("gpt-4o-mini").unwrap(), 0);
+        // …and to the short name it was installed under.
+        assert_eq!(q.check_llm("qwen-1.5b").unwrap(), 1);
+        assert_eq!(q.check_llm("QWEN-0.5B").unwrap(), 0);
         assert_eq!(q.llm_id(1), "qwen2.5-coder-1.5b-instruct");
         // A name shared by two files answers for the first.
         let twice = Catalog::new(
@@ -225,6 +236,7 @@ mod tests {
             [
                 "smollm2-135m-instruct",
                 "smollm2-135m-instruct.q4_1",
+                "smollm2",
                 "gpt-4o-mini"
             ]
         );

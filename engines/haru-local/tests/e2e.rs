@@ -117,6 +117,10 @@ fn url(path: &str) -> String {
 }
 
 async fn transcribe(wav: Vec<u8>, model: &str) -> reqwest::Response {
+    transcribe_in(wav, model, "en").await
+}
+
+async fn transcribe_in(wav: Vec<u8>, model: &str, language: &str) -> reqwest::Response {
     let form = reqwest::multipart::Form::new()
         .part(
             "file",
@@ -126,7 +130,7 @@ async fn transcribe(wav: Vec<u8>, model: &str) -> reqwest::Response {
                 .unwrap(),
         )
         .text("model", model.to_string())
-        .text("language", "en");
+        .text("language", language.to_string());
     client()
         .post(url("/v1/audio/transcriptions"))
         .multipart(form)
@@ -622,6 +626,50 @@ async fn korean_speech_comes_from_kokoro() {
         started.elapsed()
     );
     check_pcm(&pcm);
+}
+
+/// With Korean forced, Whisper spells what it cannot make out in kana or Han ("끊을게요" →
+/// "くのうげ요"); the script guard bans those tokens, so a Korean transcript holds Hangul,
+/// Latin, digits and punctuation only.
+#[tokio::test]
+async fn korean_transcripts_hold_no_chinese_or_japanese_script() {
+    if !models_dir().join("kokoro/kokoro-v1.0.int8.onnx").is_file() {
+        eprintln!("SKIPPED: Kokoro not installed (scripts/install-engines.sh installs it)");
+        return;
+    }
+    let _serial = serial().await;
+    let banned = |c: char| matches!(c as u32, 0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF);
+    let hangul = |c: char| ('\u{AC00}'..='\u{D7A3}').contains(&c);
+    for (line, voice) in [
+        ("고마워요. 이제 끊을게요.", "jm_kumo"),
+        ("내일 저녁 7시에 치과 예약이 있어요.", "jf_alpha"),
+        ("된장찌개를 끓여 먹었어요.", "jf_nezumi"),
+    ] {
+        let resp = client()
+            .post(url("/v1/audio/speech"))
+            .json(&json!({"model": "tts-1", "input": line, "voice": voice, "response_format": "wav"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let wav = resp.bytes().await.unwrap().to_vec();
+        let body: Value = transcribe_in(wav.clone(), "whisper-1", "ko")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let text = body["text"].as_str().unwrap_or_default();
+        eprintln!("{line} ({voice}) → ko {text:?}");
+        assert!(!text.chars().any(banned), "{line}: {text:?}");
+        assert!(text.chars().filter(|c| hangul(*c)).count() >= 3, "{line}: {text:?}");
+        // Japanese forced: the guard stays off, kana may come back.
+        let body: Value = transcribe_in(wav, "whisper-1", "ja")
+            .await
+            .json()
+            .await
+            .unwrap();
+        eprintln!("{line} ({voice}) → ja {:?}", body["text"]);
+    }
 }
 
 #[tokio::test]
