@@ -40,6 +40,26 @@ fn text(max: u32) -> Value {
     json!({ "type": "string", "minLength": 1, "maxLength": max })
 }
 
+/// A quote: one of the sentences said in the call, as an enum, so a model under a grammar
+/// (or OpenAI's strict mode) can only copy real words, never paraphrase Haru's lines as
+/// the caller's. Empty when nothing was said (callers then allow no items).
+/// A very long call falls back to free text (validated all the same): OpenAI caps a
+/// string enum of more than 250 values.
+fn quote(choices: &[String]) -> Value {
+    if choices.len() > MAX_QUOTE_CHOICES {
+        return text(200);
+    }
+    json!({ "type": "string", "enum": choices })
+}
+
+const MAX_QUOTE_CHOICES: usize = 250;
+
+/// An array of at most `max` `items`, or none at all when there is nothing to quote.
+fn quoted_array(max: usize, choices: &[String], items: Value) -> Value {
+    let max = if choices.is_empty() { 0 } else { max };
+    json!({ "type": "array", "maxItems": max, "items": items })
+}
+
 pub fn diary() -> Value {
     json!({
         "type": "object",
@@ -52,23 +72,21 @@ pub fn diary() -> Value {
     })
 }
 
-pub fn schedules() -> Value {
+/// `quotes`: the call's sentences (caller's and Haru's: a plan Haru repeats back counts).
+pub fn schedules(quotes: &[String]) -> Value {
     json!({
         "type": "object",
         "additionalProperties": false,
         "required": ["items"],
         "properties": {
-            "items": {
-                "type": "array",
-                "maxItems": 5,
-                "items": {
+            "items": quoted_array(5, quotes, json!({
                     "type": "object",
                     "additionalProperties": false,
                     "required": ["title", "kind", "quote", "when", "time"],
                     "properties": {
                         "title": text(80),
                         "kind": { "type": "string", "enum": ["plan", "appointment", "reminder"] },
-                        "quote": text(200),
+                        "quote": quote(quotes),
                         "when": {
                             "type": "object",
                             "additionalProperties": false,
@@ -88,13 +106,13 @@ pub fn schedules() -> Value {
                         },
                         "time": { "anyOf": [text(5), { "type": "null" }] }
                     }
-                }
-            }
+            }))
         }
     })
 }
 
-pub fn mood() -> Value {
+/// `quotes`: the caller's sentences.
+pub fn mood(quotes: &[String]) -> Value {
     json!({
         "type": "object",
         "additionalProperties": false,
@@ -103,7 +121,7 @@ pub fn mood() -> Value {
             "label": { "type": "string", "enum": MOOD_LABELS },
             "score": { "type": "number", "enum": MOOD_SCORES },
             "reason": text(200),
-            "quotes": { "type": "array", "maxItems": 3, "items": text(120) }
+            "quotes": quoted_array(3, quotes, quote(quotes))
         }
     })
 }
@@ -113,25 +131,22 @@ pub const MEMORY_REMEMBER_MAX: usize = 5;
 pub const MEMORY_FORGET_MAX: usize = 10;
 pub const MEMORY_TEXT_MAX: usize = 120;
 
-pub fn memory() -> Value {
+/// `quotes`: the caller's sentences.
+pub fn memory(quotes: &[String]) -> Value {
     json!({
         "type": "object",
         "additionalProperties": false,
         "required": ["remember", "forget"],
         "properties": {
-            "remember": {
-                "type": "array",
-                "maxItems": MEMORY_REMEMBER_MAX,
-                "items": {
-                    "type": "object",
-                    "additionalProperties": false,
-                    "required": ["text", "quote"],
-                    "properties": {
-                        "text": text(MEMORY_TEXT_MAX as u32),
-                        "quote": text(200)
-                    }
+            "remember": quoted_array(MEMORY_REMEMBER_MAX, quotes, json!({
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["text", "quote"],
+                "properties": {
+                    "text": text(MEMORY_TEXT_MAX as u32),
+                    "quote": quote(quotes)
                 }
-            },
+            })),
             "forget": { "type": "array", "maxItems": MEMORY_FORGET_MAX, "items": { "type": "integer" } }
         }
     })
@@ -242,9 +257,27 @@ mod tests {
                 check(items);
             }
         }
+        let quotes = vec!["내일 저녁 7시에 치과 예약이 있어요.".to_string()];
         check(&diary());
-        check(&schedules());
-        check(&mood());
-        check(&memory());
+        check(&schedules(&quotes));
+        check(&mood(&quotes));
+        check(&memory(&quotes));
+    }
+
+    #[test]
+    fn quotes_can_only_be_sentences_of_the_call() {
+        let quotes = vec!["오늘 산책했어요.".to_string(), "기분이 좋아요.".to_string()];
+        let m = mood(&quotes);
+        assert_eq!(m["properties"]["quotes"]["items"]["enum"], json!(quotes));
+        assert_eq!(m["properties"]["quotes"]["maxItems"], 3);
+        let s = schedules(&quotes);
+        assert_eq!(
+            s["properties"]["items"]["items"]["properties"]["quote"]["enum"],
+            json!(quotes)
+        );
+        // Nothing said: nothing can be quoted, so no item can be listed.
+        assert_eq!(mood(&[])["properties"]["quotes"]["maxItems"], 0);
+        assert_eq!(schedules(&[])["properties"]["items"]["maxItems"], 0);
+        assert_eq!(memory(&[])["properties"]["remember"]["maxItems"], 0);
     }
 }

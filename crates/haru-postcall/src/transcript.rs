@@ -124,6 +124,31 @@ impl CallContext {
         out
     }
 
+    /// The sentences said in the call (the caller's only, or everyone's), each once, in
+    /// order: what a quote may be. A sentence ends at . ? ! or 。; one too long to quote
+    /// is cut (still a substring of what was said).
+    pub fn sentences(&self, caller_only: bool) -> Vec<String> {
+        const MAX_CHARS: usize = 120;
+        let mut out: Vec<String> = Vec::new();
+        for l in self.lines.iter().filter(|l| !caller_only || l.is_caller()) {
+            let mut start = 0;
+            let text = l.content.as_str();
+            for (i, c) in text.char_indices() {
+                let end = i + c.len_utf8();
+                let last = end == text.len();
+                if matches!(c, '.' | '?' | '!' | '。') || last {
+                    let s: String = text[start..end].trim().chars().take(MAX_CHARS).collect();
+                    let s = s.trim().to_string();
+                    if !normalise(&s).is_empty() && !out.contains(&s) {
+                        out.push(s);
+                    }
+                    start = end;
+                }
+            }
+        }
+        out
+    }
+
     pub fn is_empty(&self) -> bool {
         self.lines.iter().all(|l| l.content.trim().is_empty())
     }
@@ -160,6 +185,35 @@ fn find_in<'a>(mut lines: impl Iterator<Item = &'a Line>, quote: &str) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sentences_split_each_line_once() {
+        let line = |role: &str, content: &str| Line {
+            role: role.into(),
+            content: content.into(),
+            interrupted: false,
+            turn_index: 1,
+            created_at: None,
+        };
+        let ctx = CallContext {
+            call_sid: "CA1".into(),
+            started_at: Utc::now(),
+            ended_at: None,
+            tz: chrono_tz::Asia::Seoul,
+            lines: vec![
+                line("assistant", "안녕하세요! 오늘 어떠셨어요?"),
+                line("user", "산책했어요. 내일 치과에 가요"),
+                line("user", "산책했어요."),
+                line("user", "..."),
+            ],
+            turns: Vec::new(),
+        };
+        assert_eq!(ctx.sentences(true), ["산책했어요.", "내일 치과에 가요"]);
+        assert_eq!(
+            ctx.sentences(false),
+            ["안녕하세요!", "오늘 어떠셨어요?", "산책했어요.", "내일 치과에 가요"]
+        );
+    }
 
     #[test]
     fn quotes_match_across_spacing_and_punctuation() {

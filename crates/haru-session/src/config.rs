@@ -131,6 +131,12 @@ impl Default for SessionConfig {
                 "끊을께",
                 "끊겠습니다",
                 "끊어야겠",
+                // "이제 끊어요" and Whisper's "이제 끊어 오게요": hanging up, not quitting
+                // (a bare "끊어요" is also "I quit", as in 담배 끊어요).
+                "이제 끊",
+                "이만 끊",
+                "그만 끊",
+                "전화 끊",
                 "안녕히 계세요",
                 "안녕히 계십시오",
                 "goodbye",
@@ -257,6 +263,8 @@ mod tests {
         assert!(c.is_end_request("이제 끊을게"));
         assert!(c.is_end_request("네, 그럼 안녕히 계세요."));
         assert!(c.is_end_request("이만 끊겠습니다"));
+        assert!(c.is_end_request("고마워요 이제 끊어 오게요"));
+        assert!(!c.is_end_request("담배는 작년에 끊었어요"));
         assert!(!c.is_end_request("안녕하세요, 잘 지냈어요"));
         assert!(c.is_end_request("OK, goodbye!"));
         assert!(c.is_end_request("Bye."));

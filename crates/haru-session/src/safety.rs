@@ -12,6 +12,12 @@ pub struct Safety {
     pub distress: Vec<String>,
     pub emergency_reply: String,
     pub distress_reply: String,
+    /// Emergency phrases that name pain without saying where or how bad ("아파요"): a
+    /// [`Safety::softeners`] word right before them makes them mild, not an emergency.
+    pub mild_when_softened: Vec<String>,
+    /// "좀", "조금", "a bit": "이가 좀 아파서 내일 치과에 가요" is a toothache the diary
+    /// notes, not a reason to tell the family to call an ambulance.
+    pub softeners: Vec<String>,
 }
 
 fn list(items: &[&str]) -> Vec<String> {
@@ -32,6 +38,10 @@ impl Safety {
                 "숨을 못",
                 "119",
                 "가슴이 아",
+                // The chest is never mild: a softener must not hide it.
+                "가슴이 좀 아",
+                "가슴이 조금 아",
+                "가슴이 약간 아",
                 "가슴이 답답",
                 "넘어졌",
                 "일어날 수가 없",
@@ -56,6 +66,8 @@ impl Safety {
                              지금 바로 109에 전화하시면 상담 선생님과 이야기하실 수 있어요. \
                              가족분께도 알려 드릴게요."
                 .into(),
+            mild_when_softened: list(&["아파요", "아프다", "아파서"]),
+            softeners: list(&["좀", "조금", "약간", "살짝"]),
         }
     }
 
@@ -94,6 +106,9 @@ impl Safety {
                              You're not alone. Please call or text 988 to talk with someone now. \
                              I'm letting your family know."
                 .into(),
+            // English pain phrases already say where ("chest pain"): none is mild.
+            mild_when_softened: Vec::new(),
+            softeners: Vec::new(),
         }
     }
 
@@ -110,10 +125,16 @@ impl Safety {
     /// emergency when both are said: its reply points to the right help.
     pub fn detect(&self, text: &str) -> Option<(AlertKind, &str)> {
         let said = normalise(text);
+        let no_softeners: &[String] = &[];
         let hit = |phrases: &'_ [String]| -> Option<usize> {
-            phrases
-                .iter()
-                .position(|p| contains_phrase(&said, &normalise(p)))
+            phrases.iter().position(|p| {
+                let softeners = if self.mild_when_softened.contains(p) {
+                    &self.softeners[..]
+                } else {
+                    no_softeners
+                };
+                contains_phrase(&said, &normalise(p), softeners)
+            })
         };
         if let Some(i) = hit(&self.distress) {
             return Some((AlertKind::Distress, self.distress[i].as_str()));
@@ -132,7 +153,8 @@ impl Safety {
 /// `phrase` starts a word of `said` (both normalised). It must also end one when it ends
 /// in a Latin letter or digit followed by another ("fell" is not "fellow"); Korean endings
 /// and particles may follow ("쓰러졌" in "쓰러졌어요", "119" in "119에").
-fn contains_phrase(said: &str, phrase: &str) -> bool {
+/// An occurrence right after a denial ("안") or one of `softeners` does not count.
+fn contains_phrase(said: &str, phrase: &str, softeners: &[String]) -> bool {
     let p = phrase.trim();
     if p.is_empty() {
         return false;
@@ -148,7 +170,12 @@ fn contains_phrase(said: &str, phrase: &str) -> bool {
             }
             None => true,
         };
-        if whole && !negated(&said[..at]) {
+        let before = &said[..at];
+        let softened = before
+            .split_whitespace()
+            .next_back()
+            .is_some_and(|w| softeners.iter().any(|s| s == w));
+        if whole && !negated(before) && !softened {
             return true;
         }
         from = at + 1;
@@ -237,6 +264,30 @@ mod tests {
         assert_eq!(e.detect("No emergency, just calling"), None);
         assert_eq!(
             e.detect("It's an emergency").map(|d| d.0),
+            Some(AlertKind::Emergency)
+        );
+    }
+
+    #[test]
+    fn a_little_pain_is_not_an_emergency_but_the_chest_always_is() {
+        let k = Safety::korean();
+        assert_eq!(k.detect("내일 치과 예약이 있어요. 이가 좀 아파서요."), None);
+        assert_eq!(k.detect("무릎이 조금 아파요"), None);
+        assert_eq!(
+            k.detect("무릎이 너무 아파요").map(|d| d.0),
+            Some(AlertKind::Emergency)
+        );
+        assert_eq!(
+            k.detect("가슴이 좀 아파요").map(|d| d.0),
+            Some(AlertKind::Emergency)
+        );
+        // A softener only softens pain: "좀 어지러워요" still counts, as does a fall.
+        assert_eq!(
+            k.detect("좀 어지러워요").map(|d| d.0),
+            Some(AlertKind::Emergency)
+        );
+        assert_eq!(
+            k.detect("아까 좀 넘어졌어요").map(|d| d.0),
             Some(AlertKind::Emergency)
         );
     }

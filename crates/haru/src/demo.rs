@@ -65,8 +65,9 @@ pub const KOREAN_CALLER_SPEED: f32 = 0.85;
 pub const KOREAN_TTS_SPEED: &str = "0.9";
 
 /// The conversation model haru-local loads for a Korean call, and the post-call model of
-/// both languages (measured choices: engines/README.md).
-pub const KOREAN_CHAT_MODEL: &str = "qwen-0.5b";
+/// both languages (measured choices: engines/README.md: the 0.5B model answers 0.3 s
+/// sooner but mostly repeats the caller's words back).
+pub const KOREAN_CHAT_MODEL: &str = "qwen-1.5b";
 pub const POSTCALL_MODEL: &str = "qwen-1.5b";
 
 pub struct DemoOptions {
@@ -223,6 +224,9 @@ pub fn engine_args(lang: DemoLang) -> Vec<String> {
     let (models, tts) = match lang {
         // SmolLM2 answers fastest in English; Qwen 1.5B writes the post-call results.
         DemoLang::English => (format!("smollm2,{POSTCALL_MODEL}"), "espeak"),
+        DemoLang::Korean if KOREAN_CHAT_MODEL == POSTCALL_MODEL => {
+            (KOREAN_CHAT_MODEL.to_string(), "kokoro")
+        }
         DemoLang::Korean => (format!("{KOREAN_CHAT_MODEL},{POSTCALL_MODEL}"), "kokoro"),
     };
     vec![
@@ -280,8 +284,9 @@ fn korean_config(map: &mut HashMap<&str, String>) {
     // A small model keeps to a short prompt better than to the server's longer one.
     map.insert(
         "HARU_SYSTEM_PROMPT",
-        "당신은 어르신께 매일 전화하는 다정한 말벗 하루입니다. 상대의 말에 공감하고, \
-         한국어 존댓말로 한두 문장만 짧게 말하세요."
+        "당신은 어르신께 매일 전화하는 다정한 말벗 하루입니다. 상대의 말을 되풀이하지 말고, \
+         먼저 짧게 공감한 뒤 그 이야기에 대해 질문을 하나 하세요. 한국어 존댓말로 두 문장 \
+         이내로 말하세요. 예: 산책하셨군요, 기분 좋으셨겠어요. 어느 공원에 가셨어요?"
             .into(),
     );
 }

@@ -40,23 +40,46 @@ fn validate(a: &Answer, language: &str) -> Result<(), String> {
             n
         ));
     }
-    // A cheap check that the model kept to the caller's language.
-    if language.starts_with("ko") && !has_hangul(&a.paragraphs.concat()) {
-        return Err("the diary must be written in Korean".into());
+    // A cheap check that the model kept to the caller's language: Hangul, and hardly any
+    // Latin (a name or "TV" may stay; an English sentence may not).
+    let all = format!("{} {}", a.title, a.paragraphs.concat());
+    if language.starts_with("ko") {
+        let hangul = all
+            .chars()
+            .filter(|c| ('\u{AC00}'..='\u{D7A3}').contains(c))
+            .count();
+        let latin = all.chars().filter(char::is_ascii_alphabetic).count();
+        if !has_hangul(&all) || latin * 4 > hangul {
+            return Err("the diary must be written in Korean, without English".into());
+        }
     }
     Ok(())
 }
 
 pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel, language: &str) -> Result<Diary> {
     let date = ctx.local_date();
-    let messages = vec![
-        ChatMessage::system(format!(
+    // Small local models follow instructions in the language they are to write in far
+    // better (Qwen 1.5B, told in English to write Korean, mixed English into the diary).
+    let instructions = if language.starts_with("ko") {
+        format!(
+            "하루라는 다정한 말벗과 나눈 전화 통화를 바탕으로, 전화를 받은 분의 일기를 한국어로 \
+             써 주세요. 그분의 입장에서 1인칭('나는')으로, 짧은 제목과 2~6개의 짧은 문단으로 \
+             씁니다. 대화 문장을 그대로 옮기지 말고 일기처럼 다시 쓰세요(오늘 한 일, 앞으로 \
+             있을 일, 느낀 점). 통화에서 나온 내용만 쓰고, 없는 일이나 이름, 감정은 지어내지 \
+             마세요. 날짜는 {date}입니다. 영어를 쓰지 말고 JSON만 답하세요."
+        )
+    } else {
+        format!(
             "You write the caller's diary after a phone call with Haru, a friendly voice \
              companion. Write in the first person, as the caller, in the language `{language}`. \
-             Give it a short title and 2 to 6 short paragraphs. Use only what was said in the \
-             call: invent no events, names, feelings or details. The diary is for {date}. \
-             Answer with JSON only."
-        )),
+             Give it a short title and 2 to 6 short paragraphs. Retell the day in diary \
+             style (what I did, what is coming, how I felt); do not copy the transcript's \
+             lines. Use only what was said in the call: invent no events, names, feelings or \
+             details. The diary is for {date}. Answer with JSON only."
+        )
+    };
+    let messages = vec![
+        ChatMessage::system(instructions),
         ChatMessage::user(format!("Transcript:\n{}", ctx.for_prompt())),
     ];
     let a: Answer = schema::ask(chat, messages, "diary", schema::diary(), |a: &Answer| {
@@ -103,4 +126,37 @@ pub async fn load(pool: &SqlitePool, call_sid: &str) -> Result<Option<Diary>> {
         title: r.get("title"),
         paragraphs: serde_json::from_str(r.get::<&str, _>("paragraphs_json")).unwrap_or_default(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(title: &str, paragraphs: &[&str]) -> Answer {
+        Answer {
+            title: title.into(),
+            paragraphs: paragraphs.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_korean_diary_is_korean() {
+        let ok = answer("산책한 날", &["아침에 공원을 걸었다.", "내일은 TV를 고치러 간다."]);
+        assert_eq!(validate(&ok, "ko"), Ok(()));
+        // What Qwen 1.5B wrote when told in English: Korean lines, then English ones.
+        let mixed = answer(
+            "Diary Entry",
+            &[
+                "오늘 공원에서 산책했다.",
+                "Tell me more. Haru, what did you say? I heard that you went to the park.",
+            ],
+        );
+        assert!(validate(&mixed, "ko").is_err());
+        assert!(validate(&answer("Walk", &["I walked.", "It was nice."]), "ko").is_err());
+        assert_eq!(
+            validate(&answer("Walk", &["I walked.", "It was nice."]), "en"),
+            Ok(())
+        );
+        assert!(validate(&answer("산책", &["걸었다."]), "ko").is_err(), "one paragraph");
+    }
 }

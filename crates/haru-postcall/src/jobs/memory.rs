@@ -234,7 +234,7 @@ pub async fn compute(
             ctx.for_prompt()
         )),
     ];
-    let a: Answer = schema::ask(chat, messages, "memory", schema::memory(), |a: &Answer| {
+    let a: Answer = schema::ask(chat, messages, "memory", schema::memory(&ctx.sentences(true)), |a: &Answer| {
         validate(ctx, &items, a)
     })
     .await?;

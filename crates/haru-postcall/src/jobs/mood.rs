@@ -54,7 +54,7 @@ pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel, language: &str) ->
         )),
         ChatMessage::user(format!("Transcript:\n{}", ctx.for_prompt())),
     ];
-    let a: Answer = schema::ask(chat, messages, "mood", schema::mood(), |a: &Answer| {
+    let a: Answer = schema::ask(chat, messages, "mood", schema::mood(&ctx.sentences(true)), |a: &Answer| {
         validate(ctx, a)
     })
     .await?;

@@ -85,7 +85,7 @@ pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel) -> Result<Extracte
         chat,
         messages,
         "schedules",
-        schema::schedules(),
+        schema::schedules(&ctx.sentences(false)),
         |_: &Answer| Ok(()),
     )
     .await?;
