@@ -332,6 +332,7 @@ impl Config {
             max_history: s.parse("HARU_MAX_HISTORY", d.max_history)?,
             language: None,
             safety: safety(s, providers.stt_language.as_deref().unwrap_or("ko")),
+            llm_warmup: s.parse("HARU_LLM_WARMUP", d.llm_warmup)?,
         };
         session.validate().map_err(|e| ConfigError {
             var: e.var,

@@ -107,6 +107,11 @@ pub struct SessionConfig {
     pub language: Option<String>,
     /// Emergency and despair phrases, answered at once and raised as alerts.
     pub safety: crate::Safety,
+    /// Send the system prompt and greeting to the LLM as the call starts (answer
+    /// discarded): a local model (haru-local) then answers the first turn from its prompt
+    /// cache instead of reading the whole prompt first. Off for cloud providers, where it
+    /// would only cost tokens.
+    pub llm_warmup: bool,
 }
 
 pub const DEFAULT_SYSTEM_PROMPT: &str = "당신은 따뜻하고 다정한 한국어 말벗입니다. 전화로 상대방의 하루에 대해 묻고, 공감하며 들어 주세요. \
@@ -156,6 +161,7 @@ impl Default for SessionConfig {
             max_history: 40,
             language: None,
             safety: crate::Safety::korean(),
+            llm_warmup: false,
         }
     }
 }

@@ -177,6 +177,14 @@ impl CallCore {
 
     /// Opens the call with the greeting, if one is configured.
     pub fn start(&mut self, now: Instant) {
+        if self.cfg.llm_warmup {
+            // The opening exactly as the first turn's request will begin.
+            let mut opening = self.llm_history();
+            if !self.cfg.greeting.is_empty() {
+                opening.push(ChatMessage::assistant(self.cfg.greeting.clone()));
+            }
+            self.actions.push_back(Action::WarmUp(opening));
+        }
         if !self.cfg.greeting.is_empty() {
             // The greeting is turn 0; the caller's first turn is 1.
             let text = self.cfg.greeting.clone();

@@ -219,6 +219,20 @@ impl Session {
                     Action::Store(op) => {
                         let _ = store.send(op);
                     }
+                    Action::WarmUp(messages) => {
+                        // Fire and forget: the first token proves the prompt was read;
+                        // dropping the stream then stops the generation.
+                        let llm = deps.providers.llm.clone();
+                        let timeout = deps.cfg.llm_timeout;
+                        tokio::spawn(async move {
+                            let warm = async {
+                                if let Ok(mut s) = llm.stream(&messages).await {
+                                    let _ = futures::StreamExt::next(&mut s).await;
+                                }
+                            };
+                            let _ = tokio::time::timeout(timeout, warm).await;
+                        });
+                    }
                     Action::Close { reason, transcript } => {
                         return Ended {
                             reason,

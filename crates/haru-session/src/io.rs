@@ -115,6 +115,9 @@ pub enum Action {
         keep_transcript: bool,
     },
     Store(StoreOp),
+    /// Send the LLM the conversation's opening (system prompt, greeting) and discard the
+    /// answer, so a local model's prompt cache holds it before the caller's first turn.
+    WarmUp(Vec<haru_providers::ChatMessage>),
     /// The call is over: close its record with this transcript. Always the last action.
     Close {
         reason: String,

@@ -790,3 +790,43 @@ fn words_still_being_said_when_the_call_ends_are_kept() {
     let (_, transcript) = c.closed().unwrap();
     assert!(transcript.ends_with("👤 and then bye"), "{transcript}");
 }
+
+#[test]
+fn warm_up_sends_the_opening_once_and_only_when_asked() {
+    use haru_session::Action;
+    let warmups = |c: &Call| -> Vec<Vec<haru_providers::ChatMessage>> {
+        c.actions
+            .iter()
+            .filter_map(|(_, a)| match a {
+                Action::WarmUp(m) => Some(m.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut c = Call::new(config(), true);
+    c.run(100);
+    assert!(warmups(&c).is_empty(), "off by default");
+
+    let mut cfg = config();
+    cfg.llm_warmup = true;
+    let mut c = Call::new(cfg.clone(), true);
+    c.through_greeting();
+    c.caller_turn();
+    let w = warmups(&c);
+    assert_eq!(w.len(), 1, "{w:?}");
+    // Exactly how the first turn's request begins: system prompt, then the greeting.
+    let expected = vec![
+        haru_providers::ChatMessage::system(cfg.system_prompt.clone()),
+        haru_providers::ChatMessage::assistant(cfg.greeting.clone()),
+    ];
+    assert_eq!(w[0], expected);
+    let first_answer = c
+        .jobs()
+        .into_iter()
+        .find_map(|(_, j)| match j {
+            Job::Answer { history, .. } => Some(history),
+            _ => None,
+        })
+        .expect("an answer job");
+    assert_eq!(first_answer[..2], expected[..]);
+}

@@ -250,6 +250,8 @@ fn offline_config(
     map.insert("OPENAI_BASE_URL", format!("http://{engines}/v1"));
     map.insert("HARU_DATABASE_URL", format!("sqlite:{}", db.display()));
     map.insert("TWILIO_AUTH_TOKEN", auth_token.to_string());
+    // haru-local keeps the prompt cached: read the system prompt while the greeting plays.
+    map.insert("HARU_LLM_WARMUP", "true".into());
     // The demo's own server on loopback: its API serves the demo's direct requests only.
     map.insert("HARU_API_LOCAL_ONLY", "1".into());
     // Two cores shared by Whisper, the LLM and the caller: be patient rather than apologise.
