@@ -108,8 +108,18 @@ impl CallContext {
     /// The transcript as the model reads it, one line per message, each with its local
     /// time so the model can tell which day a line was said on in a call over midnight.
     pub fn for_prompt(&self) -> String {
+        self.prompt_lines(false)
+    }
+
+    /// Only the caller's lines, in the same form: what their diary is written from (small
+    /// models otherwise copy Haru's questions into it as if the caller had said them).
+    pub fn caller_lines_for_prompt(&self) -> String {
+        self.prompt_lines(true)
+    }
+
+    fn prompt_lines(&self, caller_only: bool) -> String {
         let mut out = String::new();
-        for l in &self.lines {
+        for l in self.lines.iter().filter(|l| !caller_only || l.is_caller()) {
             let who = if l.is_caller() { "Caller" } else { "Haru" };
             let at = l
                 .created_at

@@ -240,6 +240,36 @@ pub fn chunks(ipa: &str) -> Vec<String> {
     out.into_iter().flat_map(|s| split_long(&s)).collect()
 }
 
+/// Symbols of the first chunk above which it is cut at a clause: the caller hears nothing
+/// until the first chunk is synthesised (~0.8 s per second of speech on two cores), so
+/// a long opening sentence is split after its first comma or, failing that, a word.
+const FIRST_CHUNK_MAX: usize = 28;
+/// Never cut off less than this (a lone "네," would sound clipped).
+const FIRST_CHUNK_MIN: usize = 8;
+
+/// Cuts a long first chunk in two at a clause: `(head, tail)`, or `None` to keep it.
+/// The tail follows without the pause between sentences.
+pub fn split_first(ipa: &str) -> Option<(String, String)> {
+    let chars: Vec<char> = ipa.chars().collect();
+    if chars.len() <= FIRST_CHUNK_MAX {
+        return None;
+    }
+    let fits = |i: usize| (FIRST_CHUNK_MIN..chars.len() - FIRST_CHUNK_MIN).contains(&i);
+    // After a comma within the limit, else at the space nearest the middle of the limit.
+    let cut = (0..chars.len())
+        .filter(|&i| chars[i] == ',' && fits(i + 1) && i < FIRST_CHUNK_MAX)
+        .map(|i| i + 1)
+        .next()
+        .or_else(|| {
+            (0..chars.len())
+                .filter(|&i| chars[i] == ' ' && fits(i))
+                .min_by_key(|&i| i.abs_diff(FIRST_CHUNK_MAX / 2 + FIRST_CHUNK_MIN / 2))
+        })?;
+    let head: String = chars[..cut].iter().collect::<String>().trim().to_string();
+    let tail: String = chars[cut..].iter().collect::<String>().trim().to_string();
+    (!head.is_empty() && !tail.is_empty()).then_some((head, tail))
+}
+
 fn push_trimmed(out: &mut Vec<String>, cur: &mut String) {
     let s = cur.trim();
     if s.chars().any(|c| c.is_alphabetic()) {
@@ -290,6 +320,23 @@ mod tests {
         let parts = chunks(&long);
         assert_eq!(parts.len(), 2);
         assert!(parts.iter().all(|p| p.chars().count() <= MAX_TOKENS));
+    }
+
+    #[test]
+    fn a_long_first_chunk_is_cut_at_a_clause() {
+        // Short: kept whole.
+        assert_eq!(split_first("anɲʌŋhasejo."), None);
+        // A comma past the minimum: cut after it.
+        let (h, t) = split_first("nʌmu tɕoːsʌjo, kɯ kɔŋwʌnesʌ santɕʰɛk hasjʌtsʰuŋ.").unwrap();
+        assert_eq!(h, "nʌmu tɕoːsʌjo,");
+        assert_eq!(t, "kɯ kɔŋwʌnesʌ santɕʰɛk hasjʌtsʰuŋ.");
+        // A comma too early ("네,") does not count: cut at a word instead.
+        let s = "ne, santɕʰɛkɯl tɕɯlɡiɡo nalsʼiɡa tɕoːasʼɯmjʌn tɕʌŋmal tɕoːɯn irimnida.";
+        let (h, t) = split_first(s).unwrap();
+        assert!(h.chars().count() >= FIRST_CHUNK_MIN && h.chars().count() <= FIRST_CHUNK_MAX, "{h}");
+        assert_eq!(format!("{h} {t}"), s);
+        // One long word: nowhere to cut.
+        assert_eq!(split_first(&"a".repeat(60)), None);
     }
 
     #[test]

@@ -164,7 +164,15 @@ impl TtsEngine {
         speed: f32,
     ) -> anyhow::Result<mpsc::Receiver<PcmChunk>> {
         let k = self.kokoro.as_ref().context("Kokoro not loaded")?;
-        let chunks = kokoro::chunks(&g2p_ko::to_ipa(text));
+        let mut chunks = kokoro::chunks(&g2p_ko::to_ipa(text));
+        anyhow::ensure!(!chunks.is_empty(), "nothing speakable in the input");
+        // The first sound waits for the first chunk: keep it short (see split_first).
+        let mut joined_to_first = false;
+        if let Some((head, tail)) = kokoro::split_first(&chunks[0]) {
+            chunks[0] = tail;
+            chunks.insert(0, head);
+            joined_to_first = true;
+        }
         let mut chunks = chunks.into_iter();
         let first = chunks.next().context("nothing speakable in the input")?;
         let run = |ipa: String| {
@@ -189,10 +197,15 @@ impl TtsEngine {
                 0.0;
                 kokoro::SAMPLE_RATE as usize * SENTENCE_GAP_MS / 1000
             ]);
-            for next in rest {
+            for (i, next) in rest.into_iter().enumerate() {
                 let chunk = match next.await {
                     Ok(a) => {
-                        let mut pcm = gap.clone();
+                        // The rest of a cut first sentence follows without a pause.
+                        let mut pcm = if i == 0 && joined_to_first {
+                            Vec::new()
+                        } else {
+                            gap.clone()
+                        };
                         pcm.extend_from_slice(&to_pcm16le(&a));
                         Ok(Bytes::from(pcm))
                     }

@@ -62,7 +62,7 @@ pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel, language: &str) ->
     // better (Qwen 1.5B, told in English to write Korean, mixed English into the diary).
     let instructions = if language.starts_with("ko") {
         format!(
-            "하루라는 다정한 말벗과 나눈 전화 통화를 바탕으로, 전화를 받은 분의 일기를 한국어로 \
+            "하루라는 다정한 말벗과 나눈 전화 통화에서 그분이 한 말을 바탕으로, 그분의 일기를 한국어로 \
              써 주세요. 그분의 입장에서 1인칭('나는')으로, 짧은 제목과 2~6개의 짧은 문단으로 \
              씁니다. 대화 문장을 그대로 옮기지 말고 일기처럼 다시 쓰세요(오늘 한 일, 앞으로 \
              있을 일, 느낀 점). 통화에서 나온 내용만 쓰고, 없는 일이나 이름, 감정은 지어내지 \
@@ -70,8 +70,8 @@ pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel, language: &str) ->
         )
     } else {
         format!(
-            "You write the caller's diary after a phone call with Haru, a friendly voice \
-             companion. Write in the first person, as the caller, in the language `{language}`. \
+            "You write the caller's diary from what they said in a phone call with Haru, a \
+             friendly voice companion. Write in the first person, as the caller, in the language `{language}`. \
              Give it a short title and 2 to 6 short paragraphs. Retell the day in diary \
              style (what I did, what is coming, how I felt); do not copy the transcript's \
              lines. Use only what was said in the call: invent no events, names, feelings or \
@@ -80,7 +80,10 @@ pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel, language: &str) ->
     };
     let messages = vec![
         ChatMessage::system(instructions),
-        ChatMessage::user(format!("Transcript:\n{}", ctx.for_prompt())),
+        ChatMessage::user(format!(
+            "What the caller said in the call:\n{}",
+            ctx.caller_lines_for_prompt()
+        )),
     ];
     let a: Answer = schema::ask(chat, messages, "diary", schema::diary(), |a: &Answer| {
         validate(a, language)
