@@ -143,9 +143,22 @@ impl TtsEngine {
         voice: &Voice,
         speed: f32,
     ) -> Result<mpsc::Receiver<PcmChunk>, ApiError> {
+        self.synthesize_with(text, voice, speed, true).await
+    }
+
+    /// `early_start`: the client plays as it receives (a phone call), so Kokoro may cut a
+    /// long first sentence for an earlier first sound, at some cost in intonation. A
+    /// client that waits for the whole file gets whole sentences.
+    async fn synthesize_with(
+        &self,
+        text: &str,
+        voice: &Voice,
+        speed: f32,
+        early_start: bool,
+    ) -> Result<mpsc::Receiver<PcmChunk>, ApiError> {
         match voice {
             Voice::Espeak(v) => self.espeak(text, v, speed).await,
-            Voice::Kokoro(v) => match self.kokoro_stream(text, v, speed).await {
+            Voice::Kokoro(v) => match self.kokoro_stream(text, v, speed, early_start).await {
                 Ok(rx) => Ok(rx),
                 Err(e) => {
                     tracing::warn!("Kokoro failed, falling back to espeak-ng: {e:#}");
@@ -162,13 +175,14 @@ impl TtsEngine {
         text: &str,
         voice: &str,
         speed: f32,
+        early_start: bool,
     ) -> anyhow::Result<mpsc::Receiver<PcmChunk>> {
         let k = self.kokoro.as_ref().context("Kokoro not loaded")?;
         let mut chunks = kokoro::chunks(&g2p_ko::to_ipa(text));
         anyhow::ensure!(!chunks.is_empty(), "nothing speakable in the input");
         // The first sound waits for the first chunk: keep it short (see split_first).
         let mut joined_to_first = false;
-        if let Some((head, tail)) = kokoro::split_first(&chunks[0]) {
+        if let Some((head, tail)) = kokoro::split_first(&chunks[0]).filter(|_| early_start) {
             chunks[0] = tail;
             chunks.insert(0, head);
             joined_to_first = true;
@@ -290,7 +304,7 @@ impl TtsEngine {
         voice: &Voice,
         speed: f32,
     ) -> Result<Vec<u8>, ApiError> {
-        let mut rx = self.synthesize(text, voice, speed).await?;
+        let mut rx = self.synthesize_with(text, voice, speed, false).await?;
         let mut pcm = Vec::new();
         while let Some(chunk) = rx.recv().await {
             let chunk = chunk.map_err(|e| ApiError::internal(format!("speech synthesis: {e}")))?;

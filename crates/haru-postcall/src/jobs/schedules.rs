@@ -125,6 +125,7 @@ fn check_one(
     };
     let line = find_quote(&ctx.lines, &it.quote)
         .ok_or_else(|| "quote does not occur in the transcript".to_string())?;
+    said_when(&line.content, &it.when)?;
     let reference = dates::local_date(line.created_at.unwrap_or(ctx.started_at), ctx.tz);
     let r = dates::resolve(&it.when, it.time.as_deref(), reference).map_err(|e| e.0)?;
     let until = r
@@ -143,6 +144,49 @@ fn check_one(
         quote: it.quote.trim().to_string(),
     };
     Ok((s, until))
+}
+
+/// Words that place something in time ("내일", "7시", "monday"): a plan's line says when.
+const TIME_CUES: [&str; 38] = [
+    "오늘", "내일", "모레", "글피", "요일", "주말", "다음 주", "이번 주", "다음주", "이번주",
+    "아침", "점심", "저녁", "밤", "오전", "오후", "새벽", "시에", "월", "이따",
+    "today", "tonight", "tomorrow", "weekend", "week", "morning", "afternoon", "evening",
+    "night", "noon", "o'clock", "monday", "tuesday", "wednesday", "thursday",
+    "friday", "saturday", "sunday",
+];
+
+/// The item's date must come from what was said: its line names a time at all, and
+/// "tomorrow", "the day after" or the weekday when the model answered with one. (A
+/// model that must quote picks *some* sentence; this keeps "안녕하세요!" from becoming an
+/// appointment today.)
+fn said_when(line: &str, when: &DateExpr) -> std::result::Result<(), String> {
+    let l = line.to_lowercase();
+    if !l.chars().any(|c| c.is_ascii_digit()) && !TIME_CUES.iter().any(|w| l.contains(w)) {
+        return Err("the quoted line says nothing about when".into());
+    }
+    let needs: &[&str] = match when.day_offset {
+        Some(1) => &["내일", "tomorrow"],
+        Some(2) => &["모레", "day after tomorrow"],
+        _ => &[],
+    };
+    if !needs.is_empty() && !needs.iter().any(|w| l.contains(w)) {
+        return Err(format!("day_offset {:?} is not what the line says", when.day_offset));
+    }
+    if let Some(day) = &when.weekday {
+        let ko = match day.as_str() {
+            "monday" => "월요일",
+            "tuesday" => "화요일",
+            "wednesday" => "수요일",
+            "thursday" => "목요일",
+            "friday" => "금요일",
+            "saturday" => "토요일",
+            _ => "일요일",
+        };
+        if !l.contains(ko) && !l.contains(day.as_str()) {
+            return Err(format!("weekday {day} is not what the line says"));
+        }
+    }
+    Ok(())
 }
 
 /// Replaces the call's schedules (a re-run must not duplicate them).
@@ -218,4 +262,32 @@ pub async fn upcoming(
     .fetch_all(pool)
     .await?;
     Ok(rows.iter().map(from_row).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn when(day_offset: Option<i64>, weekday: Option<&str>) -> DateExpr {
+        DateExpr {
+            day_offset,
+            weekday: weekday.map(String::from),
+            week_offset: None,
+            date: None,
+            month: None,
+            day: None,
+        }
+    }
+
+    #[test]
+    fn a_plans_date_must_be_said() {
+        assert!(said_when("내일 저녁 7시에 치과 예약이 있어요.", &when(Some(1), None)).is_ok());
+        assert!(said_when("저녁 7시에 약속 있어요", &when(Some(0), None)).is_ok());
+        assert!(said_when("다음 주 월요일에 병원에 가요", &when(None, Some("monday"))).is_ok());
+        assert!(said_when("Tomorrow at 7 I see the dentist.", &when(Some(1), None)).is_ok());
+        // What a model forced to quote picked for a walk it called a plan.
+        assert!(said_when("안녕하세요!", &when(Some(0), None)).is_err());
+        assert!(said_when("오늘 병원에 가요", &when(Some(1), None)).is_err());
+        assert!(said_when("다음 주 화요일에 가요", &when(None, Some("monday"))).is_err());
+    }
 }
