@@ -1,5 +1,5 @@
 //! Issue "Korean first, offline too": after a call, the diary, schedules, mood and memory
-//! jobs are answered by haru-local's real Qwen2.5 1.5B (the demo's post-call model), with
+//! jobs (every schema the post-call jobs use) are answered by haru-local's real Qwen2.5 1.5B (the demo's post-call model), with
 //! llama.cpp's grammar holding it to each job's JSON schema, in Korean and in English.
 //! The conversation itself runs on the fake provider (its STT returns the line below), so
 //! the transcript, and hence what must be extracted, is known exactly.
@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use haru::demo::{DemoLang, DemoOptions, POSTCALL_MODEL, start_local_engines};
 use haru_fakes::{FakeOpenAi, FakeOpenAiConfig, ReplyRule, SttRule};
-use haru_postcall::{JobFilter, JobState};
+use haru_postcall::{JobFilter, JobKind, JobState};
 use haru_sim::{SimConfig, Turn, run_call};
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 fn hangul(s: &str) -> usize {
@@ -91,6 +92,16 @@ async fn post_call_jobs_succeed_offline_in_korean_and_english() {
         let running = haru::run::start(cfg, listener, shutdown.clone())
             .await
             .unwrap();
+        // The caller is a person haru knows, so the memory job runs too.
+        let person = json!({"name": if case.lang == "ko" { "김영희" } else { "Ann" },
+                            "phone": "+15005550006", "language": case.lang});
+        let resp = reqwest::Client::new()
+            .post(format!("http://{addr}/api/people"))
+            .json(&person)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap_or_default());
         let report = run_call(
             SimConfig {
                 server: format!("http://{addr}"),
@@ -130,6 +141,26 @@ async fn post_call_jobs_succeed_offline_in_korean_and_english() {
         for j in &jobs {
             assert_eq!(j.state, JobState::Done, "{}: {j:?}", case.lang);
         }
+        // Every job that asks the model ran: diary, schedules, mood and memory.
+        for kind in [
+            JobKind::Diary,
+            JobKind::Schedules,
+            JobKind::Mood,
+            JobKind::Memory,
+        ] {
+            assert!(
+                jobs.iter().any(|j| j.kind == kind),
+                "{}: no {kind:?} job in {jobs:?}",
+                case.lang
+            );
+        }
+        let memory = jobs
+            .iter()
+            .find(|j| j.kind == JobKind::Memory)
+            .and_then(|j| j.detail.clone())
+            .unwrap_or_default();
+        eprintln!("{} memory: {memory}", case.lang);
+        assert!(!memory.contains("no person"), "{}: {memory}", case.lang);
 
         let diary = running.postcall.diary(&sid).await.unwrap();
         let diary = diary.unwrap_or_else(|| panic!("{}: no diary", case.lang));

@@ -125,9 +125,10 @@ fn check_one(
     };
     let line = find_quote(&ctx.lines, &it.quote)
         .ok_or_else(|| "quote does not occur in the transcript".to_string())?;
-    said_when(&line.content, &it.when)?;
+    let when = as_said(&line.content, &it.when);
+    said_when(&line.content, &when)?;
     let reference = dates::local_date(line.created_at.unwrap_or(ctx.started_at), ctx.tz);
-    let r = dates::resolve(&it.when, it.time.as_deref(), reference).map_err(|e| e.0)?;
+    let r = dates::resolve(&when, it.time.as_deref(), reference).map_err(|e| e.0)?;
     let until = r
         .until_utc(ctx.tz)
         .ok_or_else(|| "date has no valid local time".to_string())?;
@@ -155,6 +156,71 @@ const TIME_CUES: [&str; 38] = [
     "friday", "saturday", "sunday",
 ];
 
+/// The relative day the line names, when it names exactly one ("내일" → 1); "내일모레"
+/// or "not today but tomorrow" name two and decide nothing.
+fn said_offset(line: &str) -> Option<i64> {
+    let mut l = line.to_lowercase();
+    let mut found = Vec::new();
+    // Longest first, each removed once counted ("day after tomorrow" is not "tomorrow").
+    for (word, offset) in [
+        ("day after tomorrow", 2),
+        ("모레", 2),
+        ("내일", 1),
+        ("tomorrow", 1),
+        ("오늘", 0),
+        ("today", 0),
+        ("tonight", 0),
+    ] {
+        if l.contains(word) {
+            l = l.replace(word, " ");
+            if !found.contains(&offset) {
+                found.push(offset);
+            }
+        }
+    }
+    match found[..] {
+        [one] => Some(one),
+        _ => None,
+    }
+}
+
+/// The model's date, overruled by the one relative day the line names: the words are the
+/// evidence, and a small model confuses 내일 and 모레 or adds a weekday no one said.
+fn as_said(line: &str, when: &DateExpr) -> DateExpr {
+    let mut w = when.clone();
+    let Some(said) = said_offset(line) else {
+        return w;
+    };
+    let l = line.to_lowercase();
+    if let Some(day) = &w.weekday
+        && !names_weekday(&l, day)
+    {
+        w.weekday = None;
+        w.week_offset = None;
+    }
+    if w.weekday.is_none() && w.date.is_none() && w.month.is_none() && w.day_offset != Some(said)
+    {
+        tracing::info!(model = ?w.day_offset, said, "day taken from the quoted line");
+        w.day_offset = Some(said);
+    }
+    w
+}
+
+/// `line` (lower case) names `weekday` (English, lower case) in Korean or English.
+fn names_weekday(line: &str, weekday: &str) -> bool {
+    let ko = match weekday {
+        "monday" => "월요일",
+        "tuesday" => "화요일",
+        "wednesday" => "수요일",
+        "thursday" => "목요일",
+        "friday" => "금요일",
+        "saturday" => "토요일",
+        "sunday" => "일요일",
+        _ => return false,
+    };
+    line.contains(ko) || line.contains(weekday)
+}
+
 /// The item's date must come from what was said: its line names a time at all, and
 /// "tomorrow", "the day after" or the weekday when the model answered with one. (A
 /// model that must quote picks *some* sentence; this keeps "안녕하세요!" from becoming an
@@ -172,19 +238,10 @@ fn said_when(line: &str, when: &DateExpr) -> std::result::Result<(), String> {
     if !needs.is_empty() && !needs.iter().any(|w| l.contains(w)) {
         return Err(format!("day_offset {:?} is not what the line says", when.day_offset));
     }
-    if let Some(day) = &when.weekday {
-        let ko = match day.as_str() {
-            "monday" => "월요일",
-            "tuesday" => "화요일",
-            "wednesday" => "수요일",
-            "thursday" => "목요일",
-            "friday" => "금요일",
-            "saturday" => "토요일",
-            _ => "일요일",
-        };
-        if !l.contains(ko) && !l.contains(day.as_str()) {
-            return Err(format!("weekday {day} is not what the line says"));
-        }
+    if let Some(day) = &when.weekday
+        && !names_weekday(&l, day)
+    {
+        return Err(format!("weekday {day} is not what the line says"));
     }
     Ok(())
 }
@@ -277,6 +334,32 @@ mod tests {
             month: None,
             day: None,
         }
+    }
+
+    #[test]
+    fn the_lines_relative_day_overrules_the_model() {
+        let two = when(Some(2), None);
+        let fixed = as_said("내일 저녁 7시에 치과 예약이 있어요.", &two);
+        assert_eq!(fixed.day_offset, Some(1));
+        assert_eq!(
+            as_said("The day after tomorrow I see her.", &when(Some(1), None)).day_offset,
+            Some(2)
+        );
+        // Two days named: the model's choice stands (and must still be said).
+        assert_eq!(as_said("오늘 말고 내일 가요", &two).day_offset, Some(2));
+        assert_eq!(said_offset("내일모레 가요"), None);
+        // A weekday that was said stands; one that was not gives way to the said day.
+        let wd = when(None, Some("monday"));
+        assert_eq!(as_said("내일 월요일에 가요", &wd), wd);
+        let mut both = when(Some(1), Some("monday"));
+        both.week_offset = Some(0);
+        let fixed = as_said("Tomorrow I have a dentist appointment at 7.", &both);
+        assert_eq!(fixed, when(Some(1), None));
+        // Nothing said about the day by the model, "내일" in the line: tomorrow.
+        assert_eq!(
+            as_said("내일 저녁에 가요", &when(None, None)).day_offset,
+            Some(1)
+        );
     }
 
     #[test]
