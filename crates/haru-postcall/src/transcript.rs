@@ -164,6 +164,17 @@ impl CallContext {
     }
 }
 
+/// Written in Korean: Hangul, and hardly any Latin (a name or "TV" may stay, an English
+/// sentence may not). How a Korean call's diary and mood reason are checked.
+pub fn reads_as_korean(s: &str) -> bool {
+    let hangul = s
+        .chars()
+        .filter(|c| ('\u{AC00}'..='\u{D7A3}').contains(c))
+        .count();
+    let latin = s.chars().filter(char::is_ascii_alphabetic).count();
+    hangul > 0 && latin * 4 <= hangul
+}
+
 /// Lower-cased letters and digits only, so a quote matches whatever the spacing and
 /// punctuation the model or STT used.
 pub fn normalise(s: &str) -> String {

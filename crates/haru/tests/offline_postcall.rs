@@ -185,8 +185,9 @@ async fn post_call_jobs_succeed_offline_in_korean_and_english() {
                     .contains(case.appointment)
             })
             .unwrap_or_else(|| {
+                let detail = jobs.iter().find(|j| j.kind == JobKind::Schedules);
                 panic!(
-                    "{}: no {} appointment: {schedules:?}",
+                    "{}: no {} appointment: {schedules:?} (job: {detail:?})",
                     case.lang, case.appointment
                 )
             });

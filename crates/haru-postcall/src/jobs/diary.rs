@@ -40,18 +40,16 @@ fn validate(a: &Answer, language: &str) -> Result<(), String> {
             n
         ));
     }
+    // A small model can loop, writing the same paragraph again and again.
+    let mut seen = std::collections::HashSet::new();
+    if !a.paragraphs.iter().all(|p| seen.insert(crate::transcript::normalise(p))) {
+        return Err("a paragraph is repeated; write each thing once".into());
+    }
     // A cheap check that the model kept to the caller's language: Hangul, and hardly any
     // Latin (a name or "TV" may stay; an English sentence may not).
     let all = format!("{} {}", a.title, a.paragraphs.concat());
-    if language.starts_with("ko") {
-        let hangul = all
-            .chars()
-            .filter(|c| ('\u{AC00}'..='\u{D7A3}').contains(c))
-            .count();
-        let latin = all.chars().filter(char::is_ascii_alphabetic).count();
-        if !has_hangul(&all) || latin * 4 > hangul {
-            return Err("the diary must be written in Korean, without English".into());
-        }
+    if language.starts_with("ko") && !crate::transcript::reads_as_korean(&all) {
+        return Err("the diary must be written in Korean, without English".into());
     }
     Ok(())
 }
@@ -161,5 +159,9 @@ mod tests {
             Ok(())
         );
         assert!(validate(&answer("산책", &["걸었다."]), "ko").is_err(), "one paragraph");
+        assert!(
+            validate(&answer("산책", &["공원을 걸었다.", "공원을 걸었다!"]), "ko").is_err(),
+            "the same paragraph twice"
+        );
     }
 }

@@ -25,7 +25,7 @@ struct Answer {
     quotes: Vec<String>,
 }
 
-fn validate(ctx: &CallContext, a: &Answer) -> Result<(), String> {
+fn validate(ctx: &CallContext, a: &Answer, language: &str) -> Result<(), String> {
     if !MOOD_LABELS.contains(&a.label.as_str()) {
         return Err(format!("label `{}` is not one of {MOOD_LABELS:?}", a.label));
     }
@@ -34,6 +34,9 @@ fn validate(ctx: &CallContext, a: &Answer) -> Result<(), String> {
     }
     if a.reason.trim().is_empty() {
         return Err("reason is empty".into());
+    }
+    if language.starts_with("ko") && !crate::transcript::reads_as_korean(&a.reason) {
+        return Err("reason must be one Korean sentence, without English".into());
     }
     // Quotes are evidence: each must be something the caller actually said.
     for q in &a.quotes {
@@ -45,17 +48,28 @@ fn validate(ctx: &CallContext, a: &Answer) -> Result<(), String> {
 }
 
 pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel, language: &str) -> Result<Mood> {
-    let messages = vec![
-        ChatMessage::system(format!(
+    // Small local models write the language they are told in (see the diary job).
+    let instructions = if language.starts_with("ko") {
+        format!(
+            "이 전화 통화에서 전화를 받은 분의 전반적인 기분을 판단하세요. `label`은 \
+             {MOOD_LABELS:?} 중 하나, `score`는 -1(아주 나쁨)부터 1(아주 좋음)까지입니다. \
+             `reason`은 그 이유를 한국어 한 문장으로 씁니다. `quotes`는 그 기분이 드러나는, \
+             그분이 한 말을 그대로 최대 세 개 고릅니다. JSON만 답하세요."
+        )
+    } else {
+        format!(
             "Judge the caller's overall mood in this phone call. `label` is one of \
              {MOOD_LABELS:?}; `score` runs from -1 (very negative) to 1 (very positive); \
              `reason` is one sentence in the language `{language}`; `quotes` are up to three \
              short phrases copied verbatim from the caller's lines that show it. JSON only."
-        )),
+        )
+    };
+    let messages = vec![
+        ChatMessage::system(instructions),
         ChatMessage::user(format!("Transcript:\n{}", ctx.for_prompt())),
     ];
     let a: Answer = schema::ask(chat, messages, "mood", schema::mood(&ctx.sentences(true)), |a: &Answer| {
-        validate(ctx, a)
+        validate(ctx, a, language)
     })
     .await?;
     Ok(Mood {

@@ -125,7 +125,13 @@ fn check_one(
     };
     let line = find_quote(&ctx.lines, &it.quote)
         .ok_or_else(|| "quote does not occur in the transcript".to_string())?;
-    let when = as_said(&line.content, &it.when);
+    // The quoted sentence is the best evidence of the day; the whole line, the next.
+    let evidence = if said_offset(&it.quote).is_some() {
+        it.quote.as_str()
+    } else {
+        line.content.as_str()
+    };
+    let when = as_said(evidence, &it.when);
     said_when(&line.content, &when)?;
     let reference = dates::local_date(line.created_at.unwrap_or(ctx.started_at), ctx.tz);
     let r = dates::resolve(&when, it.time.as_deref(), reference).map_err(|e| e.0)?;
@@ -192,6 +198,11 @@ fn as_said(line: &str, when: &DateExpr) -> DateExpr {
         return w;
     };
     let l = line.to_lowercase();
+    if !names_date(&l) {
+        w.date = None;
+        w.month = None;
+        w.day = None;
+    }
     if let Some(day) = &w.weekday
         && !names_weekday(&l, day)
     {
@@ -204,6 +215,24 @@ fn as_said(line: &str, when: &DateExpr) -> DateExpr {
         w.day_offset = Some(said);
     }
     w
+}
+
+/// `line` (lower case) names a calendar date: "12월 5일", "5일", "the 5th", "december".
+fn names_date(line: &str) -> bool {
+    const MONTHS: [&str; 12] = [
+        "january", "february", "march", "april", "may", "june", "july", "august",
+        "september", "october", "november", "december",
+    ];
+    let chars: Vec<char> = line.chars().collect();
+    let numbered = chars.windows(2).any(|w| {
+        w[0].is_ascii_digit() && matches!(w[1], '월' | '일')
+    }) || ["st", "nd", "rd", "th"]
+        .iter()
+        .any(|suffix| line.split_whitespace().any(|t| {
+            t.strip_suffix(suffix)
+                .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+        }));
+    numbered || MONTHS.iter().any(|m| line.contains(m))
 }
 
 /// `line` (lower case) names `weekday` (English, lower case) in Korean or English.
@@ -230,9 +259,15 @@ fn said_when(line: &str, when: &DateExpr) -> std::result::Result<(), String> {
     if !l.chars().any(|c| c.is_ascii_digit()) && !TIME_CUES.iter().any(|w| l.contains(w)) {
         return Err("the quoted line says nothing about when".into());
     }
-    let needs: &[&str] = match when.day_offset {
-        Some(1) => &["내일", "tomorrow"],
-        Some(2) => &["모레", "day after tomorrow"],
+    // Only the field that decides the date is checked (date, then month/day, then
+    // weekday, then day_offset: `dates::resolve`'s order).
+    if when.date.is_some() || when.month.is_some() || when.day.is_some() {
+        return Ok(());
+    }
+    let needs: &[&str] = match (&when.weekday, when.day_offset) {
+        (Some(_), _) => &[],
+        (None, Some(1)) => &["내일", "tomorrow"],
+        (None, Some(2)) => &["모레", "day after tomorrow"],
         _ => &[],
     };
     if !needs.is_empty() && !needs.iter().any(|w| l.contains(w)) {
@@ -355,6 +390,15 @@ mod tests {
         both.week_offset = Some(0);
         let fixed = as_said("Tomorrow I have a dentist appointment at 7.", &both);
         assert_eq!(fixed, when(Some(1), None));
+        // A date no one said gives way too; one that was said stands.
+        let mut dated = when(Some(2), None);
+        dated.month = Some(12);
+        dated.day = Some(9);
+        assert_eq!(
+            as_said("내일 저녁 7시에 치과 예약이 있어요.", &dated),
+            when(Some(1), None)
+        );
+        assert_eq!(as_said("내일, 12월 9일에 가요", &dated), dated);
         // Nothing said about the day by the model, "내일" in the line: tomorrow.
         assert_eq!(
             as_said("내일 저녁에 가요", &when(None, None)).day_offset,
