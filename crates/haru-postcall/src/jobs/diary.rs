@@ -24,10 +24,6 @@ struct Answer {
     paragraphs: Vec<String>,
 }
 
-fn has_hangul(s: &str) -> bool {
-    s.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c))
-}
-
 fn validate(a: &Answer, language: &str) -> Result<(), String> {
     if a.title.trim().is_empty() {
         return Err("title is empty".into());
