@@ -108,13 +108,15 @@ pub fn build_with_store(cfg: Config, store: Arc<dyn CallStore>) -> anyhow::Resul
             )
             .with_limits(p.llm_max_tokens, None),
         ),
-        tts: Arc::new(OpenAiSynthesizer::new(
-            http.clone(),
-            Endpoint::new(&p.tts_base_url, key),
-            &p.tts_model,
-            &p.tts_voice,
-        )
-        .with_speed(p.tts_speed)),
+        tts: Arc::new(
+            OpenAiSynthesizer::new(
+                http.clone(),
+                Endpoint::new(&p.tts_base_url, key),
+                &p.tts_model,
+                &p.tts_voice,
+            )
+            .with_speed(p.tts_speed),
+        ),
         turn_model: load_turn_model(&cfg.turn_model, cfg.turn_model_cpu)?,
     };
     let twilio = match (&cfg.twilio.account_sid, &cfg.twilio.auth_token) {

@@ -147,9 +147,9 @@ impl Default for SessionConfig {
                 "goodbye",
                 "bye",
             ]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
             barge_in_min_ms: 400,
             idle_timeout: Duration::from_secs(20),
             max_call: Duration::from_secs(30 * 60),

@@ -179,11 +179,9 @@ pub async fn start_local_engines(
         );
     }
     let mut cmd = Command::new(haru_local);
-    cmd.arg("--models-dir").arg(models_dir).args([
-        "--bind",
-        "127.0.0.1:0",
-        "--exit-on-stdin-eof",
-    ]);
+    cmd.arg("--models-dir")
+        .arg(models_dir)
+        .args(["--bind", "127.0.0.1:0", "--exit-on-stdin-eof"]);
     cmd.args(args);
     // What the environment names for another setup must not change the demo's engines.
     for k in [
@@ -229,12 +227,7 @@ pub fn engine_args(lang: DemoLang) -> Vec<String> {
         }
         DemoLang::Korean => (format!("{KOREAN_CHAT_MODEL},{POSTCALL_MODEL}"), "kokoro"),
     };
-    vec![
-        "--llm-model".into(),
-        models,
-        "--tts".into(),
-        tts.into(),
-    ]
+    vec!["--llm-model".into(), models, "--tts".into(), tts.into()]
 }
 
 fn offline_config(

@@ -84,10 +84,9 @@ async fn post_call_jobs_succeed_offline_in_korean_and_english() {
         env.insert("HARU_STT_LANGUAGE", case.lang.into());
         env.insert("HARU_GREETING", String::new());
         env.insert("HARU_API_LOCAL_ONLY", "1".into());
-        let cfg = haru_server::Config::from_source(&haru_server::config::Source(|k| {
-            env.get(k).cloned()
-        }))
-        .unwrap();
+        let cfg =
+            haru_server::Config::from_source(&haru_server::config::Source(|k| env.get(k).cloned()))
+                .unwrap();
         let shutdown = CancellationToken::new();
         let running = haru::run::start(cfg, listener, shutdown.clone())
             .await
@@ -101,7 +100,12 @@ async fn post_call_jobs_succeed_offline_in_korean_and_english() {
             .send()
             .await
             .unwrap();
-        assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap_or_default());
+        assert_eq!(
+            resp.status(),
+            201,
+            "{}",
+            resp.text().await.unwrap_or_default()
+        );
         let report = run_call(
             SimConfig {
                 server: format!("http://{addr}"),

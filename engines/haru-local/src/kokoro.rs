@@ -333,7 +333,10 @@ mod tests {
         // A comma too early ("네,") does not count: cut at a word instead.
         let s = "ne, santɕʰɛkɯl tɕɯlɡiɡo nalsʼiɡa tɕoːasʼɯmjʌn tɕʌŋmal tɕoːɯn irimnida.";
         let (h, t) = split_first(s).unwrap();
-        assert!(h.chars().count() >= FIRST_CHUNK_MIN && h.chars().count() <= FIRST_CHUNK_MAX, "{h}");
+        assert!(
+            h.chars().count() >= FIRST_CHUNK_MIN && h.chars().count() <= FIRST_CHUNK_MAX,
+            "{h}"
+        );
         assert_eq!(format!("{h} {t}"), s);
         // One long word: nowhere to cut.
         assert_eq!(split_first(&"a".repeat(60)), None);

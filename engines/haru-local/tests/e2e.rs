@@ -647,7 +647,9 @@ async fn korean_transcripts_hold_no_chinese_or_japanese_script() {
     ] {
         let resp = client()
             .post(url("/v1/audio/speech"))
-            .json(&json!({"model": "tts-1", "input": line, "voice": voice, "response_format": "wav"}))
+            .json(
+                &json!({"model": "tts-1", "input": line, "voice": voice, "response_format": "wav"}),
+            )
             .send()
             .await
             .unwrap();
@@ -661,7 +663,10 @@ async fn korean_transcripts_hold_no_chinese_or_japanese_script() {
         let text = body["text"].as_str().unwrap_or_default();
         eprintln!("{line} ({voice}) → ko {text:?}");
         assert!(!text.chars().any(banned), "{line}: {text:?}");
-        assert!(text.chars().filter(|c| hangul(*c)).count() >= 3, "{line}: {text:?}");
+        assert!(
+            text.chars().filter(|c| hangul(*c)).count() >= 3,
+            "{line}: {text:?}"
+        );
         // Japanese forced: the guard stays off, kana may come back.
         let body: Value = transcribe_in(wav, "whisper-1", "ja")
             .await

@@ -115,7 +115,16 @@ mod tests {
 
     #[test]
     fn korean_pieces_are_hangul_digits_and_punctuation() {
-        for s in [" 안녕하세요", "끊을게요.", " 7시에", "ㅋㅋ", "…", "“네”", "?", " "] {
+        for s in [
+            " 안녕하세요",
+            "끊을게요.",
+            " 7시에",
+            "ㅋㅋ",
+            "…",
+            "“네”",
+            "?",
+            " ",
+        ] {
             assert!(is_korean_piece(s.as_bytes()), "{s}");
         }
         for s in ["ku", "'n", " TV", "пион", "くの", "中", "é"] {

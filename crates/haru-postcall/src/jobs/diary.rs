@@ -38,7 +38,11 @@ fn validate(a: &Answer, language: &str) -> Result<(), String> {
     }
     // A small model can loop, writing the same paragraph again and again.
     let mut seen = std::collections::HashSet::new();
-    if !a.paragraphs.iter().all(|p| seen.insert(crate::transcript::normalise(p))) {
+    if !a
+        .paragraphs
+        .iter()
+        .all(|p| seen.insert(crate::transcript::normalise(p)))
+    {
         return Err("a paragraph is repeated; write each thing once".into());
     }
     // A cheap check that the model kept to the caller's language: Hangul, and hardly any
@@ -138,7 +142,10 @@ mod tests {
 
     #[test]
     fn a_korean_diary_is_korean() {
-        let ok = answer("산책한 날", &["아침에 공원을 걸었다.", "내일은 TV를 고치러 간다."]);
+        let ok = answer(
+            "산책한 날",
+            &["아침에 공원을 걸었다.", "내일은 TV를 고치러 간다."],
+        );
         assert_eq!(validate(&ok, "ko"), Ok(()));
         // What Qwen 1.5B wrote when told in English: Korean lines, then English ones.
         let mixed = answer(
@@ -154,7 +161,10 @@ mod tests {
             validate(&answer("Walk", &["I walked.", "It was nice."]), "en"),
             Ok(())
         );
-        assert!(validate(&answer("산책", &["걸었다."]), "ko").is_err(), "one paragraph");
+        assert!(
+            validate(&answer("산책", &["걸었다."]), "ko").is_err(),
+            "one paragraph"
+        );
         assert!(
             validate(&answer("산책", &["공원을 걸었다.", "공원을 걸었다!"]), "ko").is_err(),
             "the same paragraph twice"

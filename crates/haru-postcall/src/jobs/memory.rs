@@ -234,9 +234,13 @@ pub async fn compute(
             ctx.for_prompt()
         )),
     ];
-    let a: Answer = schema::ask(chat, messages, "memory", schema::memory(&ctx.sentences(true)), |a: &Answer| {
-        validate(ctx, &items, a)
-    })
+    let a: Answer = schema::ask(
+        chat,
+        messages,
+        "memory",
+        schema::memory(&ctx.sentences(true)),
+        |a: &Answer| validate(ctx, &items, a),
+    )
     .await?;
     Ok(Outcome::Update(plan(&person.id, &items, a)))
 }

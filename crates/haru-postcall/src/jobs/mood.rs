@@ -68,9 +68,13 @@ pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel, language: &str) ->
         ChatMessage::system(instructions),
         ChatMessage::user(format!("Transcript:\n{}", ctx.for_prompt())),
     ];
-    let a: Answer = schema::ask(chat, messages, "mood", schema::mood(&ctx.sentences(true)), |a: &Answer| {
-        validate(ctx, a, language)
-    })
+    let a: Answer = schema::ask(
+        chat,
+        messages,
+        "mood",
+        schema::mood(&ctx.sentences(true)),
+        |a: &Answer| validate(ctx, a, language),
+    )
     .await?;
     Ok(Mood {
         call_sid: ctx.call_sid.clone(),

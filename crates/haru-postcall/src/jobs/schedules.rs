@@ -155,11 +155,44 @@ fn check_one(
 
 /// Words that place something in time ("내일", "7시", "monday"): a plan's line says when.
 const TIME_CUES: [&str; 38] = [
-    "오늘", "내일", "모레", "글피", "요일", "주말", "다음 주", "이번 주", "다음주", "이번주",
-    "아침", "점심", "저녁", "밤", "오전", "오후", "새벽", "시에", "월", "이따",
-    "today", "tonight", "tomorrow", "weekend", "week", "morning", "afternoon", "evening",
-    "night", "noon", "o'clock", "monday", "tuesday", "wednesday", "thursday",
-    "friday", "saturday", "sunday",
+    "오늘",
+    "내일",
+    "모레",
+    "글피",
+    "요일",
+    "주말",
+    "다음 주",
+    "이번 주",
+    "다음주",
+    "이번주",
+    "아침",
+    "점심",
+    "저녁",
+    "밤",
+    "오전",
+    "오후",
+    "새벽",
+    "시에",
+    "월",
+    "이따",
+    "today",
+    "tonight",
+    "tomorrow",
+    "weekend",
+    "week",
+    "morning",
+    "afternoon",
+    "evening",
+    "night",
+    "noon",
+    "o'clock",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
 ];
 
 /// The relative day the line names, when it names exactly one ("내일" → 1); "내일모레"
@@ -209,8 +242,7 @@ fn as_said(line: &str, when: &DateExpr) -> DateExpr {
         w.weekday = None;
         w.week_offset = None;
     }
-    if w.weekday.is_none() && w.date.is_none() && w.month.is_none() && w.day_offset != Some(said)
-    {
+    if w.weekday.is_none() && w.date.is_none() && w.month.is_none() && w.day_offset != Some(said) {
         tracing::info!(model = ?w.day_offset, said, "day taken from the quoted line");
         w.day_offset = Some(said);
     }
@@ -220,18 +252,29 @@ fn as_said(line: &str, when: &DateExpr) -> DateExpr {
 /// `line` (lower case) names a calendar date: "12월 5일", "5일", "the 5th", "december".
 fn names_date(line: &str) -> bool {
     const MONTHS: [&str; 12] = [
-        "january", "february", "march", "april", "may", "june", "july", "august",
-        "september", "october", "november", "december",
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
     ];
     let chars: Vec<char> = line.chars().collect();
-    let numbered = chars.windows(2).any(|w| {
-        w[0].is_ascii_digit() && matches!(w[1], '월' | '일')
-    }) || ["st", "nd", "rd", "th"]
-        .iter()
-        .any(|suffix| line.split_whitespace().any(|t| {
-            t.strip_suffix(suffix)
-                .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
-        }));
+    let numbered = chars
+        .windows(2)
+        .any(|w| w[0].is_ascii_digit() && matches!(w[1], '월' | '일'))
+        || ["st", "nd", "rd", "th"].iter().any(|suffix| {
+            line.split_whitespace().any(|t| {
+                t.strip_suffix(suffix)
+                    .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+            })
+        });
     numbered || MONTHS.iter().any(|m| line.contains(m))
 }
 
@@ -271,7 +314,10 @@ fn said_when(line: &str, when: &DateExpr) -> std::result::Result<(), String> {
         _ => &[],
     };
     if !needs.is_empty() && !needs.iter().any(|w| l.contains(w)) {
-        return Err(format!("day_offset {:?} is not what the line says", when.day_offset));
+        return Err(format!(
+            "day_offset {:?} is not what the line says",
+            when.day_offset
+        ));
     }
     if let Some(day) = &when.weekday
         && !names_weekday(&l, day)
