@@ -164,15 +164,16 @@ impl CallContext {
     }
 }
 
-/// Written in Korean: Hangul, and hardly any Latin (a name or "TV" may stay, an English
-/// sentence may not). How a Korean call's diary and mood reason are checked.
+/// Written in Korean: Hangul, and no more Latin letters than Hangul syllables (names such
+/// as "Haru" or "TV" may stay; an English sentence may not). How a Korean call's diary and
+/// mood reason are checked.
 pub fn reads_as_korean(s: &str) -> bool {
     let hangul = s
         .chars()
         .filter(|c| ('\u{AC00}'..='\u{D7A3}').contains(c))
         .count();
     let latin = s.chars().filter(char::is_ascii_alphabetic).count();
-    hangul > 0 && latin * 4 <= hangul
+    hangul > 0 && latin <= hangul
 }
 
 /// Lower-cased letters and digits only, so a quote matches whatever the spacing and
@@ -206,6 +207,17 @@ fn find_in<'a>(mut lines: impl Iterator<Item = &'a Line>, quote: &str) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn korean_may_name_haru_but_not_be_english() {
+        assert!(reads_as_korean(
+            "Caller는 Haru에게 산책 이야기를 즐겁게 했다."
+        ));
+        assert!(!reads_as_korean("Thank you for sharing your experience."));
+        assert!(!reads_as_korean(
+            "오늘 산책했다. Tell me more, what did you say?"
+        ));
+    }
 
     #[test]
     fn sentences_split_each_line_once() {

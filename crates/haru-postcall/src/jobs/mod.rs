@@ -31,7 +31,9 @@ async fn compute(pc: &PostCall, ctx: &CallContext, kind: JobKind) -> Result<Outp
         JobKind::Diary | JobKind::Mood if ctx.is_empty() => Output::Nothing,
         JobKind::Schedules if ctx.is_empty() => Output::Schedules(schedules::Extracted::default()),
         JobKind::Diary => Output::Diary(diary::compute(ctx, chat, &cfg.language).await?),
-        JobKind::Schedules => Output::Schedules(schedules::compute(ctx, chat).await?),
+        JobKind::Schedules => {
+            Output::Schedules(schedules::compute(ctx, chat, &cfg.language).await?)
+        }
         JobKind::Mood => Output::Mood(mood::compute(ctx, chat, &cfg.language).await?),
         JobKind::Quality => Output::Quality(quality::compute(ctx)),
         JobKind::Memory => Output::Memory(memory::compute(pc.store(), ctx, chat).await?),

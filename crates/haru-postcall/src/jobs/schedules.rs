@@ -65,20 +65,25 @@ struct Answer {
 
 const KINDS: [&str; 3] = ["plan", "appointment", "reminder"];
 
-pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel) -> Result<Extracted> {
+/// What a Korean call's model is told (see the diary job: small models follow a Korean
+/// prompt far better; told in English, Qwen 1.5B listed greetings as plans).
+const KOREAN_INSTRUCTIONS: &str = "이 전화 통화에서 나온 앞으로의 계획, 약속, 예약, 할 일을 \
+    모두 찾으세요. 인사나 이미 지난 일은 넣지 않습니다. 각 항목: `title`은 짧은 한국어 \
+    제목(예: 치과 예약), `kind`, `quote`는 그 일이 나온 문장 그대로, `when`은 말한 그대로 \
+    계산하지 말고: 오늘 0, 내일 1, 모레 2는 `day_offset`; 요일은 `weekday`(영어 소문자)와 \
+    `week_offset`(이번 주 0, 다음 주 1, 말하지 않았으면 null); 연도 없는 날짜는 `month`와 \
+    `day`; 연도까지 말했을 때만 `date`(YYYY-MM-DD); 나머지는 null. `time`은 말한 시각의 \
+    24시간 HH:MM(저녁 7시 → 19:00), 시각을 말하지 않았으면 null. 지어내지 마세요. 없으면 \
+    빈 목록. JSON만 답하세요.";
+
+pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel, language: &str) -> Result<Extracted> {
+    let instructions = if language.starts_with("ko") {
+        KOREAN_INSTRUCTIONS
+    } else {
+        ENGLISH_INSTRUCTIONS
+    };
     let messages = vec![
-        ChatMessage::system(
-            "List every plan, appointment or reminder mentioned in this phone call, by the \
-             caller or by Haru. For each: a short title in the caller's language; kind; the \
-             exact words it came from as `quote` (copied verbatim from one line of the \
-             transcript); `when` as said, without doing calendar maths: `day_offset` for \
-             relative days (오늘/today 0, 내일/tomorrow 1, 모레 2), or `weekday` (English, \
-             lower case) with `week_offset` (이번 주/this week 0, 다음 주/next week 1; null if \
-             no week was said), or `month` and `day` when a date was said without a year, or \
-             `date` (YYYY-MM-DD) only when the year was said; all other fields null. `time` is \
-             the 24-hour HH:MM that was said (저녁 7시 → 19:00), or null when no time was \
-             said. Do not invent anything. An empty list is a fine answer. JSON only.",
-        ),
+        ChatMessage::system(instructions),
         ChatMessage::user(format!("Transcript:\n{}", ctx.for_prompt())),
     ];
     let a: Answer = schema::ask(
@@ -91,6 +96,18 @@ pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel) -> Result<Extracte
     .await?;
     Ok(check(ctx, a.items))
 }
+
+/// What the model is told for any other language.
+const ENGLISH_INSTRUCTIONS: &str = "List every plan, appointment or reminder mentioned in this phone call, by the \
+             caller or by Haru. For each: a short title in the caller's language; kind; the \
+             exact words it came from as `quote` (copied verbatim from one line of the \
+             transcript); `when` as said, without doing calendar maths: `day_offset` for \
+             relative days (오늘/today 0, 내일/tomorrow 1, 모레 2), or `weekday` (English, \
+             lower case) with `week_offset` (이번 주/this week 0, 다음 주/next week 1; null if \
+             no week was said), or `month` and `day` when a date was said without a year, or \
+             `date` (YYYY-MM-DD) only when the year was said; all other fields null. `time` is \
+             the 24-hour HH:MM that was said (저녁 7시 → 19:00), or null when no time was \
+             said. Do not invent anything. An empty list is a fine answer. JSON only.";
 
 /// Keeps the items the transcript supports, resolving their dates.
 pub(crate) fn check(ctx: &CallContext, items: Vec<Item>) -> Extracted {
