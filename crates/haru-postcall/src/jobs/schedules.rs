@@ -149,7 +149,15 @@ fn check_one(
         line.content.as_str()
     };
     let when = as_said(evidence, &it.when);
-    said_when(&line.content, &when)?;
+    // The quoted words themselves must place it in time: a line can hold a greeting and
+    // "오늘" both ("안녕하세요! 오늘 하루는 어떠셨어요?"), and a greeting is no plan.
+    said_when(&it.quote, &when).or_else(|e| {
+        if line_says_when_of(&line.content, &it.quote) {
+            said_when(&line.content, &when)
+        } else {
+            Err(e)
+        }
+    })?;
     let reference = dates::local_date(line.created_at.unwrap_or(ctx.started_at), ctx.tz);
     let r = dates::resolve(&when, it.time.as_deref(), reference).map_err(|e| e.0)?;
     let until = r
@@ -264,6 +272,24 @@ fn as_said(line: &str, when: &DateExpr) -> DateExpr {
         w.day_offset = Some(said);
     }
     w
+}
+
+/// Whether the line's time words can count for `quote`: only when the quote is not a
+/// sentence of its own (a model that paraphrased or cut it), so one sentence's "오늘"
+/// never dates another sentence.
+fn line_says_when_of(line: &str, quote: &str) -> bool {
+    let q = crate::transcript::normalise(quote);
+    !q.is_empty()
+        && !split_sentences(line)
+            .iter()
+            .any(|s| crate::transcript::normalise(s) == q)
+}
+
+fn split_sentences(text: &str) -> Vec<&str> {
+    text.split_inclusive(['.', '?', '!', '。'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// `line` (lower case) names a calendar date: "12월 5일", "5일", "the 5th", "december".
@@ -467,6 +493,15 @@ mod tests {
             as_said("내일 저녁에 가요", &when(None, None)).day_offset,
             Some(1)
         );
+    }
+
+    #[test]
+    fn a_greeting_is_not_dated_by_the_sentence_after_it() {
+        let line = "안녕하세요! 오늘 하루는 어떠셨어요?";
+        assert!(!line_says_when_of(line, "안녕하세요!"));
+        // A quote that is not one of the line's sentences may use the line's words.
+        assert!(line_says_when_of("내일요? 치과 가요.", "치과"));
+        assert!(said_when("안녕하세요!", &when(Some(0), None)).is_err());
     }
 
     #[test]
