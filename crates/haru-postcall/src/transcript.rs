@@ -141,18 +141,11 @@ impl CallContext {
         const MAX_CHARS: usize = 120;
         let mut out: Vec<String> = Vec::new();
         for l in self.lines.iter().filter(|l| !caller_only || l.is_caller()) {
-            let mut start = 0;
-            let text = l.content.as_str();
-            for (i, c) in text.char_indices() {
-                let end = i + c.len_utf8();
-                let last = end == text.len();
-                if matches!(c, '.' | '?' | '!' | '。') || last {
-                    let s: String = text[start..end].trim().chars().take(MAX_CHARS).collect();
-                    let s = s.trim().to_string();
-                    if !normalise(&s).is_empty() && !out.contains(&s) {
-                        out.push(s);
-                    }
-                    start = end;
+            for sentence in split_sentences(&l.content) {
+                let s: String = sentence.chars().take(MAX_CHARS).collect();
+                let s = s.trim().to_string();
+                if !normalise(&s).is_empty() && !out.contains(&s) {
+                    out.push(s);
                 }
             }
         }
@@ -162,6 +155,14 @@ impl CallContext {
     pub fn is_empty(&self) -> bool {
         self.lines.iter().all(|l| l.content.trim().is_empty())
     }
+}
+
+/// A text's sentences, trimmed, each ending at . ? ! or 。 (the last one may not).
+pub fn split_sentences(text: &str) -> Vec<&str> {
+    text.split_inclusive(['.', '?', '!', '。'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// Written in Korean: Hangul, and no more Latin letters than Hangul syllables (names such

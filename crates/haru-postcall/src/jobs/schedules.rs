@@ -280,16 +280,9 @@ fn as_said(line: &str, when: &DateExpr) -> DateExpr {
 fn line_says_when_of(line: &str, quote: &str) -> bool {
     let q = crate::transcript::normalise(quote);
     !q.is_empty()
-        && !split_sentences(line)
+        && !crate::transcript::split_sentences(line)
             .iter()
             .any(|s| crate::transcript::normalise(s) == q)
-}
-
-fn split_sentences(text: &str) -> Vec<&str> {
-    text.split_inclusive(['.', '?', '!', '。'])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect()
 }
 
 /// `line` (lower case) names a calendar date: "12월 5일", "5일", "the 5th", "december".
