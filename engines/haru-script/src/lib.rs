@@ -19,6 +19,18 @@ pub fn banned_char(c: char) -> bool {
         | 0x20000..=0x3FFFF)
 }
 
+/// The length of the UTF-8 character a lead byte starts; `None` for a continuation byte
+/// (or one that never starts a character).
+fn utf8_len(lead: u8) -> Option<usize> {
+    match lead {
+        0x00..=0x7F => Some(1),
+        0xC0..=0xDF => Some(2),
+        0xE0..=0xEF => Some(3),
+        0xF0..=0xF7 => Some(4),
+        _ => None,
+    }
+}
+
 /// Whether a token's bytes could write a banned character: a whole one, or the start of
 /// one that later byte tokens would complete (UTF-8 lead bytes E3–E9, F0 A0–F0 BF; a lone
 /// E3 or F0 could start one, so it goes too — Hangul's lead bytes are EA–ED).
@@ -26,17 +38,11 @@ pub fn is_banned_piece(bytes: &[u8]) -> bool {
     let mut i = 0;
     while i < bytes.len() {
         let rest = &bytes[i..];
-        let len = match rest[0] {
-            0x00..=0x7F => 1,
-            0xC0..=0xDF => 2,
-            0xE0..=0xEF => 3,
-            0xF0..=0xF7 => 4,
-            _ => {
-                // A continuation byte: part of a character begun by an earlier token,
-                // whose lead byte this guard already judged.
-                i += 1;
-                continue;
-            }
+        let Some(len) = utf8_len(rest[0]) else {
+            // A continuation byte: part of a character begun by an earlier token, whose
+            // lead byte this guard already judged.
+            i += 1;
+            continue;
         };
         if rest.len() < len {
             // Truncated: judge by what is there.
@@ -81,12 +87,9 @@ pub fn is_korean_piece(bytes: &[u8]) -> bool {
     }
     while i < bytes.len() {
         let rest = &bytes[i..];
-        let len = match rest[0] {
-            0x00..=0x7F => 1,
-            0xC0..=0xDF => 2,
-            0xE0..=0xEF => 3,
-            0xF0..=0xF7 => 4,
-            _ => return false, // a stray continuation byte mid-token: not UTF-8 we write
+        // A stray continuation byte mid-token is not UTF-8 we write.
+        let Some(len) = utf8_len(rest[0]) else {
+            return false;
         };
         if rest.len() < len {
             return match rest {
