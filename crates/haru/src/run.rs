@@ -81,7 +81,9 @@ pub async fn start(
         )
         // Room for the largest answer the schemas allow (a small local model's default
         // would cut the JSON off mid-string).
-        .with_limits(Some(POSTCALL_MAX_TOKENS), None),
+        // Temperature 0: extraction should not depend on the dice (a sampled answer once
+        // wrote the time as the string "null").
+        .with_limits(Some(POSTCALL_MAX_TOKENS), Some(0.0)),
     );
     let hooks_cfg = Arc::new(cfg.clone());
     let app = haru_server::build_with_store(cfg, store.clone())?;

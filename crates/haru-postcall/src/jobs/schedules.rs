@@ -159,7 +159,13 @@ fn check_one(
         }
     })?;
     let reference = dates::local_date(line.created_at.unwrap_or(ctx.started_at), ctx.tz);
-    let r = dates::resolve(&when, it.time.as_deref(), reference).map_err(|e| e.0)?;
+    // A small model under the grammar may spell JSON's null as the string "null" (it
+    // fits the schema's short string): no time was said.
+    let time = it
+        .time
+        .as_deref()
+        .filter(|t| !t.trim().eq_ignore_ascii_case("null"));
+    let r = dates::resolve(&when, time, reference).map_err(|e| e.0)?;
     let until = r
         .until_utc(ctx.tz)
         .ok_or_else(|| "date has no valid local time".to_string())?;
