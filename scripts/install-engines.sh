@@ -58,7 +58,7 @@ sha_ok() { # file expected-sha
 }
 
 # ------------------------------------------------------------------ apt
-APT_PKGS=(cmake clang libclang-dev espeak-ng libespeak-ng-dev sox pocketsphinx-testdata)
+APT_PKGS=(cmake clang libclang-dev espeak-ng libespeak-ng-dev sox pocketsphinx-testdata postgresql)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

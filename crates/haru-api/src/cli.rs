@@ -6,8 +6,7 @@ use std::str::FromStr;
 
 use anyhow::Context as _;
 use chrono_tz::Tz;
-use haru_postcall::jobs;
-use haru_store::{CallFilter, CallRecord, CallStore, Message, Role, SqliteStore};
+use haru_store::{CallFilter, CallRecord, CallStore, Message, Role, SqlStore};
 
 use crate::filters;
 
@@ -69,9 +68,7 @@ pub async fn list_calls(db_url: &str, args: &CallsArgs) -> anyhow::Result<String
         limit: filters::limit(Some(args.limit)).map_err(anyhow::Error::msg)?,
         offset: filters::offset(Some(args.offset)).map_err(anyhow::Error::msg)?,
     };
-    let store = SqliteStore::open(db_url)
-        .await
-        .context("opening the store")?;
+    let store = SqlStore::open(db_url).await.context("opening the store")?;
     let calls = store.list_calls(&filter).await?;
     if calls.is_empty() {
         return Ok("no calls\n".into());
@@ -127,14 +124,11 @@ pub fn transcript_text(call: &CallRecord, messages: &[Message], tz: Tz) -> Strin
 pub async fn show(db_url: &str, args: &ShowArgs) -> anyhow::Result<String> {
     let tz = tz(&args.timezone)?;
     let sid = args.call_sid.as_str();
-    let store = SqliteStore::open(db_url)
-        .await
-        .context("opening the store")?;
+    let store = SqlStore::open(db_url).await.context("opening the store")?;
     let call = store
         .call(sid)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no call {sid}"))?;
-    let pool = store.pool();
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -146,7 +140,7 @@ pub async fn show(db_url: &str, args: &ShowArgs) -> anyhow::Result<String> {
     out.push_str("== Transcript ==\n");
     out.push_str(&transcript_text(&call, &store.messages(sid).await?, tz));
     out.push_str("\n== Diary ==\n");
-    match jobs::diary::load(pool, sid).await? {
+    match store.diary(sid).await? {
         Some(d) => {
             let _ = writeln!(out, "{} ({})\n", d.title, d.local_date);
             for p in &d.paragraphs {
@@ -156,7 +150,7 @@ pub async fn show(db_url: &str, args: &ShowArgs) -> anyhow::Result<String> {
         None => out.push_str("(none yet)\n\n"),
     }
     out.push_str("== Schedules ==\n");
-    let schedules = jobs::schedules::load(pool, sid).await?;
+    let schedules = store.schedules(sid).await?;
     if schedules.is_empty() {
         out.push_str("(none)\n");
     }
@@ -164,7 +158,7 @@ pub async fn show(db_url: &str, args: &ShowArgs) -> anyhow::Result<String> {
         let _ = writeln!(out, "- {}  {}  \"{}\"", s.starts_at, s.title, s.quote);
     }
     out.push_str("\n== Mood ==\n");
-    match jobs::mood::load(pool, sid).await? {
+    match store.mood(sid).await? {
         Some(m) => {
             let _ = writeln!(out, "{} ({:+.2}): {}", m.label, m.score, m.reason);
         }

@@ -20,14 +20,12 @@ use std::sync::Arc;
 use axum::Router;
 use haru_postcall::PostCall;
 use haru_store::CallStore;
-use sqlx::SqlitePool;
 
 pub use error::ApiError;
 
 #[derive(Clone)]
 pub struct ApiState {
     pub store: Arc<dyn CallStore>,
-    pub sqlite: SqlitePool,
     pub postcall: Arc<PostCall>,
     /// `HARU_API_TOKEN`. Without one the API is disabled, unless `local_only`.
     pub api_token: Option<String>,
@@ -35,7 +33,7 @@ pub struct ApiState {
     /// carries no forwarding headers (behind a tunnel or proxy every peer is loopback).
     pub local_only: bool,
     /// The same database as `store`, for the daily companion's tables.
-    pub sqlite_store: Arc<haru_store::SqliteStore>,
+    pub db: Arc<haru_store::SqlStore>,
     /// The scheduler and alert sender (`None`: people can be managed, not called).
     pub companion: Option<Arc<haru_companion::Companion>>,
     /// `API_BASE_URL`, for the calendar-feed links.

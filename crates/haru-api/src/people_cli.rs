@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 use haru_companion::person::{CaregiverInput, PersonInput, PersonPatchInput};
-use haru_store::SqliteStore;
+use haru_store::SqlStore;
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum PeopleCommand {
@@ -69,7 +69,7 @@ fn caregiver(spec: &str) -> anyhow::Result<CaregiverInput> {
 }
 
 pub async fn run(db_url: &str, public_base: &str, cmd: &PeopleCommand) -> anyhow::Result<String> {
-    let store = SqliteStore::open(db_url)
+    let store = SqlStore::open(db_url)
         .await
         .with_context(|| format!("opening {db_url}"))?;
     let json = |p: &haru_store::companion::Person| -> String {

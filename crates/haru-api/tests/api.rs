@@ -11,28 +11,21 @@ use haru_api::{ApiState, cli, router};
 use haru_fakes::{FakeOpenAi, FakeOpenAiConfig, ReplyRule};
 use haru_postcall::{JobKind, PostCall, PostCallConfig};
 use haru_providers::{Endpoint, OpenAiChat};
-use haru_store::{CallStore, NewCall, NewMessage, Role, SqliteStore, TurnTiming};
+use haru_store::test_db::TestDb;
+use haru_store::{CallStore, NewCall, NewMessage, Role, SqlStore, TurnTiming};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 struct Env {
-    path: std::path::PathBuf,
+    _db: TestDb,
     url: String,
     state: ApiState,
     _fake: FakeOpenAi,
 }
 
-impl Drop for Env {
-    fn drop(&mut self) {
-        for ext in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{ext}", self.path.display()));
-        }
-    }
-}
-
 async fn seed(
-    store: &SqliteStore,
+    store: &SqlStore,
     sid: &str,
     phone: &str,
     status: &str,
@@ -50,8 +43,9 @@ async fn seed(
         })
         .await
         .expect("call");
+    let mut ids = vec![];
     for (i, (role, text)) in lines.iter().enumerate() {
-        store
+        let id = store
             .add_message(&NewMessage {
                 call_sid: sid.into(),
                 turn_index: i as i64 / 2 + 1,
@@ -61,6 +55,7 @@ async fn seed(
             })
             .await
             .expect("message");
+        ids.push(id);
     }
     store
         .record_turn(&TurnTiming {
@@ -74,18 +69,10 @@ async fn seed(
         .await
         .expect("turn");
     // The trait stamps "now"; move the call to the test's date.
-    sqlx::query("UPDATE calls SET started_at = ?1 WHERE call_sid = ?2")
-        .bind(started)
-        .bind(sid)
-        .execute(store.pool())
-        .await
-        .expect("date");
-    sqlx::query("UPDATE messages SET created_at = ?1 WHERE call_sid = ?2")
-        .bind(started)
-        .bind(sid)
-        .execute(store.pool())
-        .await
-        .expect("date");
+    store.backdate_call(sid, started, None).await.expect("date");
+    for id in ids {
+        store.backdate_message(id, started).await.expect("date");
+    }
 }
 
 fn stamp(t: chrono::DateTime<Utc>) -> String {
@@ -93,10 +80,9 @@ fn stamp(t: chrono::DateTime<Utc>) -> String {
 }
 
 async fn env(token: Option<&str>) -> Env {
-    let nanos = Utc::now().timestamp_nanos_opt().unwrap_or(0);
-    let path = std::env::temp_dir().join(format!("haru-api-{}-{nanos}.db", std::process::id()));
-    let url = format!("sqlite:{}", path.display());
-    let store = SqliteStore::open(&url).await.expect("store");
+    let db = TestDb::new("api").await.expect("test database");
+    let url = db.url.clone();
+    let store = db.open().await.expect("store");
     let now = stamp(Utc::now());
     seed(
         &store,
@@ -151,24 +137,23 @@ async fn env(token: Option<&str>) -> Env {
         base_backoff: Duration::from_millis(1),
         ..Default::default()
     };
-    let pc = Arc::new(PostCall::new(store.pool().clone(), chat, cfg));
+    let pc = Arc::new(PostCall::new(store.clone(), chat, cfg));
     pc.enqueue_for_call("CA1").await.expect("enqueue");
     let never = CancellationToken::new();
     while pc.run_one(&never).await.expect("run").is_some() {}
 
     let state = ApiState {
         store: Arc::new(store.clone()),
-        sqlite: store.pool().clone(),
         postcall: pc,
         api_token: token.map(str::to_string),
         // Tests without a token run in the explicit loopback-only mode.
         local_only: token.is_none(),
-        sqlite_store: Arc::new(store.clone()),
+        db: Arc::new(store.clone()),
         companion: None,
         public_base: "https://haru.example".into(),
     };
     Env {
-        path,
+        _db: db,
         url,
         state,
         _fake: fake,

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use haru_store::SqliteStore;
+use haru_store::SqlStore;
 use haru_telephony::TwilioClient;
 
 pub use persona::Persona;
@@ -88,7 +88,7 @@ pub struct Dialer {
 }
 
 pub struct Companion {
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<SqlStore>,
     pub dialer: Option<Dialer>,
     pub http: reqwest::Client,
     pub cfg: CompanionConfig,
@@ -117,7 +117,7 @@ pub(crate) fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
 }
 
 impl Companion {
-    pub fn new(store: Arc<SqliteStore>, dialer: Option<Dialer>, cfg: CompanionConfig) -> Self {
+    pub fn new(store: Arc<SqlStore>, dialer: Option<Dialer>, cfg: CompanionConfig) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(15))

@@ -1,11 +1,12 @@
 //! After the call: a diary, schedules, mood, a quality report and the person's memory
-//! for each call, run as jobs on a durable queue in the call store's SQLite database
-//! (tables from `haru-store/migrations/0002_postcall.sql`; memory from `0004`).
+//! for each call, run as jobs on a durable queue in the call store's database. The
+//! tables and their queries belong to `haru-store` (`haru_store::postcall`); this crate
+//! holds what the jobs compute.
 //!
 //! Wiring:
 //! ```ignore
-//! let store = haru_store::SqliteStore::open(url).await?; // runs the migrations
-//! let pc = Arc::new(PostCall::new(store.pool().clone(), chat, PostCallConfig::default()));
+//! let store = haru_store::SqlStore::open(url).await?; // runs the migrations
+//! let pc = Arc::new(PostCall::new(store, chat, PostCallConfig::default()));
 //! let worker = pc.clone().spawn_worker(shutdown.clone());
 //! // when a call ends (after close_call):
 //! pc.enqueue_for_call(&call_sid).await?;
@@ -39,20 +40,17 @@ use std::time::Duration;
 
 use chrono::Utc;
 use haru_providers::ChatModel;
-use haru_store::SqliteStore;
+use haru_store::SqlStore;
 use haru_store::companion::MemoryItem;
-use sqlx::SqlitePool;
 
-pub use jobs::diary::Diary;
-pub use jobs::mood::Mood;
+pub use haru_store::postcall::{Diary, Mood, Schedule};
 pub use jobs::quality::Quality;
-pub use jobs::schedules::Schedule;
 pub use queue::{Job, JobFilter, JobKind, JobState, Rerun};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
+    #[error("{0}")]
+    Store(#[from] haru_store::StoreError),
     #[error("unknown call {0}")]
     UnknownCall(String),
     #[error("{0}")]
@@ -65,21 +63,12 @@ pub enum Error {
     LeaseLost,
 }
 
-impl From<haru_store::StoreError> for Error {
-    fn from(e: haru_store::StoreError) -> Self {
-        match e {
-            haru_store::StoreError::Db(e) => Error::Db(e),
-            other => Error::Invalid(other.to_string()),
-        }
-    }
-}
-
 impl Error {
     /// Worth retrying later without using up the job's attempts (an outage).
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Provider { permanent, .. } => !permanent,
-            Error::Db(_) => true,
+            Error::Store(haru_store::StoreError::Db(_)) => true,
             _ => false,
         }
     }
@@ -126,9 +115,8 @@ impl Default for PostCallConfig {
 }
 
 pub struct PostCall {
-    pool: SqlitePool,
-    /// The same pool, for the store's companion tables (people, memory).
-    store: SqliteStore,
+    /// Every table the jobs read and write, the queue among them.
+    store: SqlStore,
     chat: Arc<dyn ChatModel>,
     cfg: PostCallConfig,
     /// Wakes idle workers when a job is queued, so they need not wait a poll interval.
@@ -136,25 +124,20 @@ pub struct PostCall {
 }
 
 impl PostCall {
-    pub fn new(pool: SqlitePool, chat: Arc<dyn ChatModel>, cfg: PostCallConfig) -> Self {
+    pub fn new(store: SqlStore, chat: Arc<dyn ChatModel>, cfg: PostCallConfig) -> Self {
         Self {
-            store: SqliteStore::from_pool(pool.clone()),
-            pool,
+            store,
             chat,
             cfg,
             notify: tokio::sync::Notify::new(),
         }
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
     pub fn config(&self) -> &PostCallConfig {
         &self.cfg
     }
 
-    pub(crate) fn store(&self) -> &SqliteStore {
+    pub fn store(&self) -> &SqlStore {
         &self.store
     }
 
@@ -166,14 +149,9 @@ impl PostCall {
     /// alone, so calling this twice is harmless.
     pub async fn enqueue_for_call(&self, call_sid: &str) -> Result<()> {
         for kind in JobKind::ALL {
-            queue::enqueue(
-                &self.pool,
-                call_sid,
-                kind,
-                self.cfg.max_attempts,
-                Utc::now(),
-            )
-            .await?;
+            self.store
+                .enqueue_job(call_sid, kind, self.cfg.max_attempts, Utc::now())
+                .await?;
         }
         self.notify.notify_waiters();
         Ok(())
@@ -181,54 +159,59 @@ impl PostCall {
 
     /// Re-runs a job by id (with fresh attempts).
     pub async fn rerun(&self, id: i64) -> Result<Rerun> {
-        let r = queue::rerun(&self.pool, id, Utc::now()).await?;
+        let r = self.store.rerun_job(id, Utc::now()).await?;
         self.notify.notify_waiters();
         Ok(r)
     }
 
     /// Re-runs (or first runs) one kind of job for a call.
     pub async fn rerun_kind(&self, call_sid: &str, kind: JobKind) -> Result<Rerun> {
-        queue::enqueue(
-            &self.pool,
-            call_sid,
-            kind,
-            self.cfg.max_attempts,
-            Utc::now(),
-        )
-        .await?;
-        match queue::find(&self.pool, call_sid, kind).await? {
+        self.store
+            .enqueue_job(call_sid, kind, self.cfg.max_attempts, Utc::now())
+            .await?;
+        match self.store.find_job(call_sid, kind).await? {
             Some(job) => self.rerun(job.id).await,
             None => Ok(Rerun::NotFound),
         }
     }
 
+    /// The job of `kind` for a call.
+    pub async fn find_job(&self, call_sid: &str, kind: JobKind) -> Result<Option<Job>> {
+        Ok(self.store.find_job(call_sid, kind).await?)
+    }
+
     pub async fn job(&self, id: i64) -> Result<Option<Job>> {
-        queue::get(&self.pool, id).await
+        Ok(self.store.job(id).await?)
     }
 
     pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<Job>> {
-        queue::list(&self.pool, filter).await
+        Ok(self.store.jobs(filter).await?)
     }
 
     pub async fn diary(&self, call_sid: &str) -> Result<Option<Diary>> {
-        jobs::diary::load(&self.pool, call_sid).await
+        Ok(self.store.diary(call_sid).await?)
     }
 
     pub async fn schedules(&self, call_sid: &str) -> Result<Vec<Schedule>> {
-        jobs::schedules::load(&self.pool, call_sid).await
+        Ok(self.store.schedules(call_sid).await?)
     }
 
     /// Schedules across all calls that have not passed yet, soonest first.
     pub async fn upcoming_schedules(&self, limit: i64, offset: i64) -> Result<Vec<Schedule>> {
-        jobs::schedules::upcoming(&self.pool, Utc::now(), limit, offset).await
+        Ok(self
+            .store
+            .upcoming_schedules(Utc::now(), limit, offset)
+            .await?)
     }
 
     pub async fn mood(&self, call_sid: &str) -> Result<Option<Mood>> {
-        jobs::mood::load(&self.pool, call_sid).await
+        Ok(self.store.mood(call_sid).await?)
     }
 
+    /// The call's quality report (`None` also when the stored JSON no longer parses).
     pub async fn quality(&self, call_sid: &str) -> Result<Option<Quality>> {
-        jobs::quality::load(&self.pool, call_sid).await
+        let json = self.store.quality_json(call_sid).await?;
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
     }
 
     /// What haru remembers of a person, oldest first.

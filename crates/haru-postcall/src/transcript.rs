@@ -1,17 +1,17 @@
-//! What a job knows about a call: read straight from the 0001 tables through the pool
-//! (the jobs only get a pool, and must run inside the same database as their results).
+//! What a job knows about a call: its record, spoken lines and turn timings, read from
+//! the store.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
-use sqlx::{Row, SqlitePool};
+use haru_store::{CallStore, Role, SqlStore};
 
 use crate::dates::{local_date, parse_stored};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone)]
 pub struct Line {
-    /// `user` (the caller) or `assistant` (haru).
-    pub role: String,
+    /// [`Role::User`] (the caller) or [`Role::Assistant`] (haru).
+    pub role: Role,
     pub content: String,
     pub interrupted: bool,
     pub turn_index: i64,
@@ -20,7 +20,7 @@ pub struct Line {
 
 impl Line {
     pub fn is_caller(&self) -> bool {
-        self.role == "user"
+        self.role == Role::User
     }
 }
 
@@ -45,51 +45,40 @@ pub struct CallContext {
 }
 
 impl CallContext {
-    pub async fn load(pool: &SqlitePool, call_sid: &str, tz: Tz) -> Result<Self> {
-        let call = sqlx::query("SELECT started_at, ended_at FROM calls WHERE call_sid = ?1")
-            .bind(call_sid)
-            .fetch_optional(pool)
+    pub async fn load(store: &SqlStore, call_sid: &str, tz: Tz) -> Result<Self> {
+        let call = store
+            .call(call_sid)
             .await?
             .ok_or_else(|| Error::UnknownCall(call_sid.to_string()))?;
-        let started: String = call.get("started_at");
-        let started_at = parse_stored(&started)
-            .ok_or_else(|| Error::Invalid(format!("call start `{started}` is not RFC 3339")))?;
-        let ended_at = call
-            .get::<Option<String>, _>("ended_at")
-            .as_deref()
-            .and_then(parse_stored);
-        let lines = sqlx::query(
-            "SELECT role, content, interrupted, turn_index, created_at FROM messages
-             WHERE call_sid = ?1 AND role IN ('user', 'assistant') ORDER BY id",
-        )
-        .bind(call_sid)
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|r| Line {
-            role: r.get("role"),
-            content: r.get("content"),
-            interrupted: r.get::<i64, _>("interrupted") != 0,
-            turn_index: r.get("turn_index"),
-            created_at: parse_stored(r.get::<&str, _>("created_at")),
-        })
-        .collect();
-        let turns = sqlx::query(
-            "SELECT turn_index, speech_ms, first_audio_ms, barge_in, outcome FROM turns
-             WHERE call_sid = ?1 ORDER BY turn_index",
-        )
-        .bind(call_sid)
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|r| Turn {
-            turn_index: r.get("turn_index"),
-            speech_ms: r.get("speech_ms"),
-            first_audio_ms: r.get("first_audio_ms"),
-            barge_in: r.get::<i64, _>("barge_in") != 0,
-            outcome: r.get("outcome"),
-        })
-        .collect();
+        let started_at = parse_stored(&call.started_at).ok_or_else(|| {
+            Error::Invalid(format!("call start `{}` is not RFC 3339", call.started_at))
+        })?;
+        let ended_at = call.ended_at.as_deref().and_then(parse_stored);
+        let lines = store
+            .messages(call_sid)
+            .await?
+            .into_iter()
+            .filter(|m| matches!(m.role, Role::User | Role::Assistant))
+            .map(|m| Line {
+                role: m.role,
+                content: m.content,
+                interrupted: m.interrupted,
+                turn_index: m.turn_index,
+                created_at: parse_stored(&m.created_at),
+            })
+            .collect();
+        let turns = store
+            .turns(call_sid)
+            .await?
+            .into_iter()
+            .map(|t| Turn {
+                turn_index: t.turn_index,
+                speech_ms: t.speech_ms,
+                first_audio_ms: t.first_audio_ms,
+                barge_in: t.barge_in,
+                outcome: t.outcome,
+            })
+            .collect();
         Ok(Self {
             call_sid: call_sid.to_string(),
             started_at,
@@ -223,7 +212,7 @@ mod tests {
     #[test]
     fn sentences_split_each_line_once() {
         let line = |role: &str, content: &str| Line {
-            role: role.into(),
+            role: haru_store::Role::parse(role).expect("role"),
             content: content.into(),
             interrupted: false,
             turn_index: 1,
@@ -257,7 +246,7 @@ mod tests {
     #[test]
     fn quotes_match_across_spacing_and_punctuation() {
         let lines = vec![Line {
-            role: "user".into(),
+            role: haru_store::Role::User,
             content: "내일 저녁 7시에, 친구랑 저녁 먹기로 했어요!".into(),
             interrupted: false,
             turn_index: 1,
@@ -272,7 +261,7 @@ mod tests {
     #[test]
     fn caller_quotes_ignore_harus_lines() {
         let line = |role: &str, content: &str| Line {
-            role: role.into(),
+            role: haru_store::Role::parse(role).expect("role"),
             content: content.into(),
             interrupted: false,
             turn_index: 1,

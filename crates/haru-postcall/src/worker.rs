@@ -7,7 +7,7 @@ use chrono::Utc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::queue::{self, Claim, Job};
+use crate::queue::{Claim, Job, backoff};
 use crate::{Error, PostCall, Result, jobs};
 
 impl PostCall {
@@ -38,7 +38,7 @@ impl PostCall {
     /// Claims one due job without running it: what a worker holds at the moment it
     /// crashes. Public for tests and tools.
     pub async fn claim_next(&self) -> Result<Option<Claim>> {
-        queue::claim(&self.pool, self.cfg.lease, Utc::now()).await
+        Ok(self.store.claim_job(self.cfg.lease, Utc::now()).await?)
     }
 
     /// Claims and runs one due job; returns its row afterwards, or `None` when nothing
@@ -54,8 +54,8 @@ impl PostCall {
             r = jobs::run(self, &claim) => r,
             () = self.keep_lease(&claim) => Err(Error::LeaseLost),
             () = shutdown.cancelled() => {
-                queue::release(&self.pool, &claim, Utc::now()).await?;
-                return queue::get(&self.pool, job.id).await;
+                self.store.release_job(&claim, Utc::now()).await?;
+                return Ok(self.store.job(job.id).await?);
             }
         };
         match result {
@@ -70,25 +70,19 @@ impl PostCall {
             }
             Err(e) => {
                 let permanent = !e.is_transient();
-                let retry_in = queue::backoff(
+                let retry_in = backoff(
                     self.cfg.base_backoff,
                     job.attempts,
                     crate::MAX_BACKOFF.max(self.cfg.base_backoff),
                 );
                 tracing::warn!(id = job.id, kind = job.kind.as_str(), error = %e, permanent,
                     ?retry_in, "post-call job attempt failed");
-                queue::fail(
-                    &self.pool,
-                    &claim,
-                    &e.to_string(),
-                    permanent,
-                    retry_in,
-                    Utc::now(),
-                )
-                .await?;
+                self.store
+                    .fail_job(&claim, &e.to_string(), permanent, retry_in, Utc::now())
+                    .await?;
             }
         }
-        queue::get(&self.pool, job.id).await
+        Ok(self.store.job(job.id).await?)
     }
 
     /// Heartbeats until the lease is lost (then returns); never returns while it holds.
@@ -96,7 +90,11 @@ impl PostCall {
         let every = (self.cfg.lease / 3).max(std::time::Duration::from_millis(10));
         loop {
             tokio::time::sleep(every).await;
-            match queue::heartbeat(&self.pool, claim, self.cfg.lease, Utc::now()).await {
+            match self
+                .store
+                .heartbeat_job(claim, self.cfg.lease, Utc::now())
+                .await
+            {
                 Ok(true) => {}
                 Ok(false) => return,
                 // A busy database is not a lost lease; try again next beat.

@@ -5,13 +5,14 @@ mod common;
 
 use common::*;
 use haru_fakes::{Endpoint as Ep, FakeOpenAi, FakeOpenAiConfig, RecordedBody, ReplyRule};
-use haru_postcall::{Job, JobKind, JobState, PostCall, PostCallConfig, queue};
+use haru_postcall::{Job, JobKind, JobState, PostCall, PostCallConfig};
 use haru_store::Role::{Assistant, User};
-use haru_store::SqliteStore;
+use haru_store::SqlStore;
+use haru_store::Table;
 use haru_store::companion::{NewPerson, Person};
 use serde_json::json;
 
-async fn person(store: &SqliteStore, name: &str, phone: &str) -> Person {
+async fn person(store: &SqlStore, name: &str, phone: &str) -> Person {
     // Hangul in the name: a Korean speaker.
     let language = if name.chars().any(|c| c > '\u{3000}') {
         "ko"
@@ -36,7 +37,7 @@ async fn person(store: &SqliteStore, name: &str, phone: &str) -> Person {
 }
 
 /// A one-exchange call from `from`: the caller's line, then Haru's answer.
-async fn call(store: &SqliteStore, sid: &str, from: &str, caller: &str, haru: &str) {
+async fn call(store: &SqlStore, sid: &str, from: &str, caller: &str, haru: &str) {
     seed_call(
         store,
         sid,
@@ -71,7 +72,7 @@ fn script(fake: &FakeOpenAi, replies: Vec<String>) {
 async fn run_memory(pc: &PostCall, sid: &str) -> Job {
     pc.rerun_kind(sid, JobKind::Memory).await.expect("queue");
     drain(pc, 10).await;
-    queue::find(pc.pool(), sid, JobKind::Memory)
+    pc.find_job(sid, JobKind::Memory)
         .await
         .expect("find")
         .expect("job")
@@ -360,8 +361,9 @@ async fn an_unknown_callers_call_asks_nothing_and_is_done() {
         Some("no person: nothing to remember")
     );
     assert_eq!(fake.request_count(Ep::ChatCompletions), 0);
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM memory_items")
-        .fetch_one(pc.pool())
+    let n = pc
+        .store()
+        .count_rows(Table::MemoryItems)
         .await
         .expect("count");
     assert_eq!(n, 0);
@@ -398,7 +400,7 @@ async fn a_call_before_the_person_existed_is_linked_and_remembered() {
 #[tokio::test]
 async fn every_job_of_a_persons_call_runs_on_a_one_connection_store() {
     // One connection: the memory write must not wait on a transaction of its own job.
-    let store = SqliteStore::open("sqlite::memory:").await.expect("store");
+    let store = SqlStore::open("sqlite::memory:").await.expect("store");
     let p = person(&store, "김순자", "+821055550008").await;
     call(
         &store,
@@ -430,7 +432,8 @@ async fn every_job_of_a_persons_call_runs_on_a_one_connection_store() {
     .await;
     stop.cancel();
     let _ = worker.await;
-    let job = queue::find(pc.pool(), "CAW1", JobKind::Memory)
+    let job = pc
+        .find_job("CAW1", JobKind::Memory)
         .await
         .expect("find")
         .expect("job");

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use common::*;
 use haru_fakes::{Endpoint as Ep, Fault};
-use haru_postcall::{JobFilter, JobKind, JobState, PostCallConfig, queue};
+use haru_postcall::queue::{Claim, JobResult};
+use haru_postcall::{JobFilter, JobKind, JobState, PostCallConfig};
 use haru_store::Role::{Assistant, User};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -314,7 +315,8 @@ async fn malformed_answers_are_retried_then_the_job_fails_with_the_error_kept() 
     pc.rerun_kind("CAX", JobKind::Diary).await.expect("queue");
     drain(&pc, 10).await;
 
-    let job = queue::find(pc.pool(), "CAX", JobKind::Diary)
+    let job = pc
+        .find_job("CAX", JobKind::Diary)
         .await
         .expect("find")
         .expect("job");
@@ -355,7 +357,8 @@ async fn an_llm_outage_waits_and_retries_without_failing_the_job() {
     );
     pc.rerun_kind("CAO", JobKind::Mood).await.expect("queue");
     drain(&pc, 4).await;
-    let job = queue::find(pc.pool(), "CAO", JobKind::Mood)
+    let job = pc
+        .find_job("CAO", JobKind::Mood)
         .await
         .expect("find")
         .expect("job");
@@ -365,7 +368,8 @@ async fn an_llm_outage_waits_and_retries_without_failing_the_job() {
 
     fake.clear_faults();
     drain(&pc, 10).await;
-    let job = queue::find(pc.pool(), "CAO", JobKind::Mood)
+    let job = pc
+        .find_job("CAO", JobKind::Mood)
         .await
         .expect("find")
         .expect("job");
@@ -413,7 +417,8 @@ async fn a_job_interrupted_by_a_crash_resumes_after_its_lease_expires() {
     // A restarted process with its own pool.
     let store2 = db.reopen().await;
     let second = postcall(&store2, &fake, cfg);
-    let job = queue::find(second.pool(), "CAC", JobKind::Diary)
+    let job = second
+        .find_job("CAC", JobKind::Diary)
         .await
         .expect("find")
         .expect("job");
@@ -424,10 +429,11 @@ async fn a_job_interrupted_by_a_crash_resumes_after_its_lease_expires() {
     );
     let handle = second.clone().spawn_worker(CancellationToken::new());
     eventually("the job is resumed and done", || async {
-        matches!(queue::find(second.pool(), "CAC", JobKind::Diary).await, Ok(Some(j)) if j.state == JobState::Done)
+        matches!(second.find_job("CAC", JobKind::Diary).await, Ok(Some(j)) if j.state == JobState::Done)
     }).await;
     handle.abort();
-    let job = queue::find(second.pool(), "CAC", JobKind::Diary)
+    let job = second
+        .find_job("CAC", JobKind::Diary)
         .await
         .expect("find")
         .expect("job");
@@ -461,18 +467,19 @@ async fn a_stale_claim_cannot_complete_after_takeover() {
     tokio::time::sleep(Duration::from_millis(80)).await;
     let fresh = pc.claim_next().await.expect("claim").expect("reclaimed");
     assert_eq!(fresh.job.id, stale.job.id);
-    let mut tx = pc.pool().begin().await.expect("tx");
+    let now = chrono::Utc::now();
     assert!(
-        !queue::complete(&mut tx, &stale, "late", chrono::Utc::now())
+        !pc.store()
+            .complete_job(&stale, &JobResult::Nothing, "late", now)
             .await
             .expect("complete")
     );
     assert!(
-        queue::complete(&mut tx, &fresh, "ok", chrono::Utc::now())
+        pc.store()
+            .complete_job(&fresh, &JobResult::Nothing, "ok", now)
             .await
             .expect("complete")
     );
-    tx.commit().await.expect("commit");
 }
 
 #[tokio::test]
@@ -500,32 +507,33 @@ async fn two_workers_racing_run_each_job_once() {
     }
     a.rerun_kind("CAR0", JobKind::Diary).await.expect("queue");
 
-    async fn claim_all(pc: std::sync::Arc<haru_postcall::PostCall>) -> Vec<i64> {
-        let mut ids = vec![];
+    async fn claim_all(pc: std::sync::Arc<haru_postcall::PostCall>) -> Vec<Claim> {
+        let mut claims = vec![];
         while let Some(c) = pc.claim_next().await.expect("claim") {
-            ids.push(c.job.id);
+            claims.push(c);
         }
-        ids
+        claims
     }
     let (x, y) = tokio::join!(
         tokio::spawn(claim_all(a.clone())),
         tokio::spawn(claim_all(b.clone()))
     );
-    let (x, y) = (x.expect("task"), y.expect("task"));
+    let (cx, cy) = (x.expect("task"), y.expect("task"));
+    let (x, y): (Vec<i64>, Vec<i64>) = (
+        cx.iter().map(|c| c.job.id).collect(),
+        cy.iter().map(|c| c.job.id).collect(),
+    );
     let all: Vec<i64> = x.iter().chain(&y).copied().collect();
     let unique: HashSet<i64> = all.iter().copied().collect();
     assert_eq!(all.len(), 13, "every job claimed: {x:?} {y:?}");
     assert_eq!(unique.len(), 13, "no job claimed twice: {x:?} {y:?}");
 
     // And with real workers: re-queue everything, let both run, each job runs once.
-    for j in a.jobs(&JobFilter::default()).await.expect("jobs") {
-        sqlx::query(
-            "UPDATE jobs SET state = 'pending', attempts = 0, lease_token = NULL WHERE id = ?1",
-        )
-        .bind(j.id)
-        .execute(a.pool())
-        .await
-        .expect("reset");
+    for c in cx.iter().chain(&cy) {
+        a.store()
+            .release_job(c, chrono::Utc::now())
+            .await
+            .expect("release");
     }
     let stop = CancellationToken::new();
     let (wa, wb) = (
@@ -553,7 +561,7 @@ async fn two_workers_racing_run_each_job_once() {
 #[tokio::test]
 async fn a_worker_on_an_in_memory_store_heartbeats_and_stops_cleanly() {
     // One connection only: the worker must never hold it while waiting for the model.
-    let store = haru_store::SqliteStore::open("sqlite::memory:")
+    let store = haru_store::SqlStore::open("sqlite::memory:")
         .await
         .expect("store");
     seed_call(
@@ -606,14 +614,15 @@ async fn a_worker_on_an_in_memory_store_heartbeats_and_stops_cleanly() {
     fake.set_fault(Ep::ChatCompletions, Some(Fault::Hang), None);
     pc.rerun_kind("CAI", JobKind::Diary).await.expect("rerun");
     eventually("the rerun is running", || async {
-        matches!(queue::find(pc.pool(), "CAI", JobKind::Diary).await, Ok(Some(j)) if j.state == JobState::Running)
+        matches!(pc.find_job("CAI", JobKind::Diary).await, Ok(Some(j)) if j.state == JobState::Running)
     }).await;
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(5), worker)
         .await
         .expect("worker stops")
         .expect("join");
-    let job = queue::find(pc.pool(), "CAI", JobKind::Diary)
+    let job = pc
+        .find_job("CAI", JobKind::Diary)
         .await
         .expect("find")
         .expect("job");

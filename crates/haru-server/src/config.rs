@@ -77,6 +77,9 @@ pub struct Config {
     pub public_base: PublicBase,
     pub public_base_configured: bool,
     pub database_url: String,
+    /// `HARU_INSTANCE_LEASE_MS`: how long an instance's heartbeat holds its calls; after
+    /// that, any instance closes them (`server lost`) and queues their post-call jobs.
+    pub instance_lease_ms: u64,
     pub log_format: LogFormat,
     pub api_token: Option<Secret>,
     /// `HARU_API_LOCAL_ONLY=1`: without a token, the REST API serves direct loopback peers.
@@ -364,6 +367,7 @@ impl Config {
             public_base,
             public_base_configured: configured,
             database_url: s.or("HARU_DATABASE_URL", "sqlite:haru.db"),
+            instance_lease_ms: s.parse("HARU_INSTANCE_LEASE_MS", 15_000u64)?.max(1_000),
             log_format,
             api_token: s.opt("HARU_API_TOKEN").map(Secret),
             api_local_only: match s.opt("HARU_API_LOCAL_ONLY").as_deref() {

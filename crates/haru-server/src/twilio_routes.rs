@@ -214,7 +214,7 @@ pub async fn call_status(
 }
 
 /// Twilio says the call is over. If it streamed and is still open but no session here holds
-/// it (the process that held it died), close it from the stored messages and hand it to
+/// it and no other live instance does (the process that held it died), close it from the stored messages and hand it to
 /// post-call work, so that day's diary is still written.
 async fn close_if_orphaned(state: &AppState, call_sid: &str) {
     let here = state
@@ -224,6 +224,15 @@ async fn close_if_orphaned(state: &AppState, call_sid: &str) {
         .unwrap_or(true);
     if here {
         return;
+    }
+    // Another instance still holds the stream: its session closes the call itself.
+    match state.store.held_elsewhere(call_sid).await {
+        Ok(false) => {}
+        Ok(true) => return,
+        Err(e) => {
+            warn!(call_sid, error = %e, "could not tell which instance holds the call");
+            return;
+        }
     }
     let open = match state.store.call(call_sid).await {
         Ok(Some(c)) => c.ended_at.is_none() && c.stream_sid.is_some(),

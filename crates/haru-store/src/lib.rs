@@ -1,18 +1,21 @@
 //! The store: calls, Twilio status events, stream lifecycle, messages and per-turn timings.
 //!
-//! [`CallStore`] is the small interface the rest of haru depends on; [`SqliteStore`] is the
-//! default implementation (WAL, `synchronous=FULL`, so an awaited write is on disk). A
-//! Postgres implementation for multi-instance deployments only has to implement the trait.
+//! The only owner of haru's tables: nothing outside this crate sees a pool or writes SQL.
+//! [`CallStore`] is the small interface a call session depends on (so virtual-time tests
+//! can use [`MemoryStore`]); [`SqlStore`] implements it, and every other table's queries
+//! (companion, post-call), over SQLite (default) or PostgreSQL.
 
 pub mod companion;
+mod db;
 pub mod memory;
 mod model;
-mod sqlite;
+pub mod postcall;
+pub mod test_db;
 
 pub use companion::{AlertKind, Evidence, NewAlert};
+pub use db::{Backend, SqlStore, Table, redact_password_in, redact_url};
 pub use memory::MemoryStore;
 pub use model::*;
-pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 
@@ -22,7 +25,9 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("unsupported database URL `{0}` (expected sqlite:...)")]
+    #[error(
+        "unsupported database URL `{0}` in HARU_DATABASE_URL (expected sqlite:... or postgres://...)"
+    )]
     UnsupportedUrl(String),
 }
 
@@ -68,16 +73,17 @@ pub trait CallStore: Send + Sync + 'static {
     /// Raises an alert (with one queued delivery per caregiver channel of the call's
     /// person). `None`: an alert with this dedupe key exists already.
     async fn raise_alert(&self, alert: &NewAlert) -> Result<Option<i64>>;
-    /// Calls not ended yet that had a media stream and started before `before` (RFC 3339):
-    /// after a crash, the calls whose session died with the process.
-    async fn open_streamed_calls(&self, before: &str) -> Result<Vec<CallRecord>>;
+    /// Calls not ended yet that had a media stream whose session is gone: held by an
+    /// instance whose heartbeat stopped (killed, or shut down), or by no instance and
+    /// started before `before` (RFC 3339; a process that kept no heartbeat).
+    async fn lost_calls(&self, before: &str) -> Result<Vec<CallRecord>>;
+    /// Another instance, still alive, holds this call's stream (so its session will
+    /// close it; this instance must not).
+    async fn held_elsewhere(&self, call_sid: &str) -> Result<bool>;
 }
 
-/// Opens the store named by a database URL (`sqlite:path` or `sqlite::memory:`).
+/// Opens the store named by a database URL (`sqlite:path`, `sqlite::memory:` or
+/// `postgres://user:pass@host/db`).
 pub async fn open(url: &str) -> Result<std::sync::Arc<dyn CallStore>> {
-    if url.starts_with("sqlite:") {
-        Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
-    } else {
-        Err(StoreError::UnsupportedUrl(url.to_string()))
-    }
+    Ok(std::sync::Arc::new(SqlStore::open(url).await?))
 }

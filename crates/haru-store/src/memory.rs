@@ -276,7 +276,12 @@ impl CallStore for MemoryStore {
         Ok(())
     }
 
-    async fn open_streamed_calls(&self, before: &str) -> Result<Vec<CallRecord>> {
+    async fn held_elsewhere(&self, _call_sid: &str) -> Result<bool> {
+        // One process, no instances: nothing is held elsewhere.
+        Ok(false)
+    }
+
+    async fn lost_calls(&self, before: &str) -> Result<Vec<CallRecord>> {
         Ok(self
             .tables()
             .calls

@@ -9,7 +9,7 @@ use chrono::Utc;
 use haru_companion::{Companion, CompanionConfig, Dialer, MachinePolicy, RetryPolicy};
 use haru_server::Config;
 use haru_session::SessionConfig;
-use haru_store::SqliteStore;
+use haru_store::SqlStore;
 
 /// The companion's configuration from the server's.
 pub fn config(cfg: &Config) -> CompanionConfig {
@@ -105,7 +105,7 @@ impl haru_server::CallHooks for Hooks {
     }
 }
 
-pub fn build(cfg: &Config, store: Arc<SqliteStore>) -> Arc<Companion> {
+pub fn build(cfg: &Config, store: Arc<SqlStore>) -> Arc<Companion> {
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(15))

@@ -37,6 +37,10 @@ enum Command {
     /// The people haru calls every day: add, list, show, pause, resume, delete.
     #[command(subcommand)]
     People(haru_api::people_cli::PeopleCommand),
+    /// Apply the database migrations (HARU_DATABASE_URL) and exit.
+    Migrate,
+    /// Say which database, schema version and live instances haru would run with.
+    Doctor,
     /// Run local fake OpenAI-compatible and Twilio REST servers (for trying haru and benchmarks).
     FakeProviders(FakeArgs),
 }
@@ -99,6 +103,30 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => haru_bench::cli::run(args).await,
+        Command::Migrate => {
+            let url = database_url()?;
+            let db = haru::run::open_store(&url).await?;
+            println!(
+                "migrated {} ({}) to schema version {}",
+                haru_store::redact_url(&url),
+                db.backend().name(),
+                db.schema_version().await?
+            );
+            Ok(())
+        }
+        Command::Doctor => {
+            let url = database_url()?;
+            let db = haru::run::open_store(&url).await?;
+            println!("database:       {}", haru_store::redact_url(&url));
+            println!("backend:        {}", db.backend().name());
+            println!("schema version: {}", db.schema_version().await?);
+            let live = db.live_instances().await?;
+            println!("live instances: {}", live.len());
+            for (id, started, beat) in live {
+                println!("  {id}  started {started}  last heartbeat {beat}");
+            }
+            Ok(())
+        }
         Command::Calls(args) => {
             let db = database_url()?;
             println!("{}", haru_api::cli::list_calls(&db, &args).await?);

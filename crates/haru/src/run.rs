@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use haru_postcall::{PostCall, PostCallConfig};
 use haru_server::Config;
-use haru_store::{CallStore, SqliteStore};
+use haru_store::{CallStore, SqlStore};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -22,6 +22,82 @@ pub struct Running {
     pub postcall: Arc<PostCall>,
     pub companion: Arc<haru_companion::Companion>,
     pub scheduler: JoinHandle<()>,
+    /// Heartbeats this instance and closes the calls of instances that died.
+    pub keeper: JoinHandle<()>,
+}
+
+/// This process's instance id: `HARU_INSTANCE_ID`, or the host name and a random suffix
+/// (a restart is a new instance; the old one's calls are closed once its lease runs out).
+fn instance_id() -> String {
+    if let Ok(id) = std::env::var("HARU_INSTANCE_ID")
+        && !id.trim().is_empty()
+    {
+        return id.trim().to_string();
+    }
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    if host.is_empty() {
+        format!("haru-{suffix}")
+    } else {
+        format!("{host}-{suffix}")
+    }
+}
+
+/// Every third of the lease: renew this instance's heartbeat; every half: close the
+/// calls whose instance is gone. Several instances may sweep at once: closing is
+/// idempotent (the first reason and the fullest transcript stay) and so is queueing.
+async fn keep_instance(
+    db: Arc<SqlStore>,
+    postcall: Arc<PostCall>,
+    started: String,
+    lease: Duration,
+    shutdown: CancellationToken,
+) {
+    let store: &dyn CallStore = db.as_ref();
+    let beat_every = (lease / 3).max(Duration::from_millis(200));
+    let sweep_every = (lease / 2).max(Duration::from_millis(300));
+    let mut next_sweep = tokio::time::Instant::now() + sweep_every;
+    loop {
+        if tokio::time::Instant::now() >= next_sweep {
+            recover_lost_calls(store, &postcall, &started).await;
+            next_sweep = tokio::time::Instant::now() + sweep_every;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(beat_every) => {}
+            _ = shutdown.cancelled() => break,
+        }
+        if let Err(e) = db.beat().await {
+            tracing::warn!(error = %e, "instance heartbeat failed");
+        }
+    }
+    if let Err(e) = db.retire().await {
+        tracing::warn!(error = %e, "could not mark this instance stopped");
+    }
+}
+
+/// Opens and migrates the database `HARU_DATABASE_URL` names, and says which one it is
+/// (the password never printed).
+pub async fn open_store(url: &str) -> anyhow::Result<Arc<SqlStore>> {
+    let db = SqlStore::open(url).await.map_err(|e| {
+        anyhow::anyhow!(
+            "HARU_DATABASE_URL={}: cannot open the database: {}",
+            haru_store::redact_url(url),
+            haru_store::redact_password_in(&e.to_string(), url)
+        )
+    })?;
+    let version = db
+        .schema_version()
+        .await
+        .context("reading the schema version")?;
+    tracing::info!(
+        backend = db.backend().name(),
+        schema_version = version,
+        database = %haru_store::redact_url(url),
+        "store ready"
+    );
+    Ok(Arc::new(db))
 }
 
 pub async fn start(
@@ -31,16 +107,23 @@ pub async fn start(
 ) -> anyhow::Result<Running> {
     // Calls that streamed before this moment belong to a process that is gone.
     let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    if !cfg.database_url.starts_with("sqlite:") {
-        anyhow::bail!("HARU_DATABASE_URL: only sqlite: URLs are supported so far");
-    }
-    let sqlite = SqliteStore::open(&cfg.database_url)
-        .await
-        .with_context(|| format!("opening the store {}", cfg.database_url))?;
-    let pool = sqlite.pool().clone();
-    let sqlite = Arc::new(sqlite);
-    let store: Arc<dyn CallStore> = sqlite.clone();
-    let companion = crate::companion::build(&cfg, sqlite.clone());
+    let lease = Duration::from_millis(cfg.instance_lease_ms);
+    let instance = instance_id();
+    let db = Arc::new(
+        (*open_store(&cfg.database_url).await?)
+            .clone()
+            .for_instance(&instance, lease),
+    );
+    db.register_instance(&format!(
+        "haru {} pid {}",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id()
+    ))
+    .await
+    .context("registering this instance in the database")?;
+    tracing::info!(instance = %instance, lease_ms = cfg.instance_lease_ms, "instance registered");
+    let store: Arc<dyn CallStore> = db.clone();
+    let companion = crate::companion::build(&cfg, db.clone());
     let public_base = cfg.public_base.http_url("");
     let timezone: haru_postcall::chrono_tz::Tz = cfg
         .timezone
@@ -92,7 +175,7 @@ pub async fn start(
         cfg: hooks_cfg,
     }));
     let postcall = Arc::new(PostCall::new(
-        pool.clone(),
+        (*db).clone(),
         chat,
         PostCallConfig {
             timezone,
@@ -102,18 +185,25 @@ pub async fn start(
     ));
     let api = haru_api::router(haru_api::ApiState {
         store: store.clone(),
-        sqlite: pool,
         postcall: postcall.clone(),
         api_token,
         local_only,
-        sqlite_store: sqlite,
+        db: db.clone(),
         companion: Some(companion.clone()),
         public_base,
     });
     let worker = postcall.clone().spawn_worker(shutdown.clone());
     let scheduler = companion.clone().spawn(shutdown.clone());
     let app = app.merge(api);
-    recover_lost_calls(store.as_ref(), &postcall, started).await;
+    // At once, before the first call: calls a previous run (or a dead instance) left open.
+    recover_lost_calls(store.as_ref(), &postcall, &started).await;
+    let keeper = tokio::spawn(keep_instance(
+        db.clone(),
+        postcall.clone(),
+        started,
+        lease,
+        shutdown.clone(),
+    ));
     app.log_startup(listener.local_addr()?);
     let (router, _state, mut ended) = app.into_parts();
     // Each ended call gets its diary, schedules, mood and quality jobs, durably queued.
@@ -141,14 +231,15 @@ pub async fn start(
         postcall,
         companion,
         scheduler,
+        keeper,
     })
 }
 
-/// After a crash or kill, calls that were streaming into the dead process stay open: close
+/// After a crash or kill, calls that were streaming into the dead instance stay open: close
 /// each from its stored messages ("server lost") and queue its post-call jobs. Only calls
-/// with a stream: one still ringing may yet connect to this instance.
-async fn recover_lost_calls(store: &dyn CallStore, postcall: &PostCall, before: String) {
-    let calls = match store.open_streamed_calls(&before).await {
+/// with a stream: one still ringing may yet connect to a live instance.
+async fn recover_lost_calls(store: &dyn CallStore, postcall: &PostCall, before: &str) {
+    let calls = match store.lost_calls(before).await {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "could not look for calls left open by a previous run");

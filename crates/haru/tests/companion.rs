@@ -25,6 +25,7 @@ struct Env {
     twilio: haru_fakes::FakeTwilio,
     llm: FakeOpenAi,
     _shutdown: CancellationToken,
+    _db: haru_store::test_db::TestDb,
 }
 
 async fn start(stt: &str, extra: &[(&str, &str)]) -> Env {
@@ -38,15 +39,11 @@ async fn start(stt: &str, extra: &[(&str, &str)]) -> Env {
     let twilio = common::fake_twilio().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let db = std::env::temp_dir().join(format!(
-        "haru-companion-{}-{}.db",
-        std::process::id(),
-        Utc::now().timestamp_nanos_opt().unwrap_or(0)
-    ));
+    let db = haru_store::test_db::TestDb::new("companion").await.unwrap();
     let mut env: HashMap<String, String> = HashMap::new();
     for (k, v) in [
         ("API_BASE_URL", format!("http://{addr}")),
-        ("HARU_DATABASE_URL", format!("sqlite:{}", db.display())),
+        ("HARU_DATABASE_URL", db.url.clone()),
         ("OPENAI_BASE_URL", llm.base_url()),
         ("HARU_POSTCALL_BASE_URL", llm.base_url()),
         ("HARU_STT_LANGUAGE", "en".into()),
@@ -71,6 +68,7 @@ async fn start(stt: &str, extra: &[(&str, &str)]) -> Env {
         .await
         .unwrap();
     Env {
+        _db: db,
         base: format!("http://{addr}"),
         running,
         twilio,
@@ -598,11 +596,13 @@ async fn i_fell_is_answered_at_once_and_the_family_gets_one_signed_webhook() {
 
 #[tokio::test]
 async fn a_pending_delivery_survives_a_restart() {
-    let db = std::env::temp_dir().join(format!("haru-alert-restart-{}.db", std::process::id()));
-    let url = format!("sqlite:{}", db.display());
+    let db = haru_store::test_db::TestDb::new("alert_restart")
+        .await
+        .unwrap();
+    let url = db.url.clone();
     let (hook, seen) = receiver(1).await;
     {
-        let store = Arc::new(haru_store::SqliteStore::open(&url).await.unwrap());
+        let store = Arc::new(haru_store::SqlStore::open(&url).await.unwrap());
         let p = store
             .add_person(&haru_store::companion::NewPerson {
                 name: "Ann".into(),
@@ -639,7 +639,7 @@ async fn a_pending_delivery_survives_a_restart() {
         assert!(seen.lock().unwrap().is_empty());
     }
     // "Restart": a new store and sender over the same database, after the backoff.
-    let store = Arc::new(haru_store::SqliteStore::open(&url).await.unwrap());
+    let store = Arc::new(haru_store::SqlStore::open(&url).await.unwrap());
     let c = haru_companion::Companion::new(store.clone(), None, Default::default());
     assert_eq!(
         c.deliver_due(Utc::now()).await.unwrap(),

@@ -8,17 +8,15 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use haru_postcall::JobFilter;
-use haru_store::{CallStore, NewCall, NewMessage, Role, SqliteStore};
+use haru_store::test_db::TestDb;
+use haru_store::{CallStore, NewCall, NewMessage, Role, SqlStore};
 use tokio_util::sync::CancellationToken;
 
-fn db() -> (std::path::PathBuf, String) {
-    let path = std::env::temp_dir().join(format!(
-        "haru-recovery-{}-{}.db",
-        std::process::id(),
-        chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
-    ));
-    let url = format!("sqlite:{}", path.display());
-    (path, url)
+/// A fresh database (PostgreSQL when `HARU_TEST_DATABASE_URL` is set) and its URL.
+async fn db() -> (TestDb, String) {
+    let db = TestDb::new("recovery").await.unwrap();
+    let url = db.url.clone();
+    (db, url)
 }
 
 /// A call as a killed process leaves it: streaming, two messages stored, never closed.
@@ -90,10 +88,10 @@ async fn jobs_for(running: &haru::run::Running, sid: &str) -> usize {
 
 #[tokio::test]
 async fn a_call_left_open_by_a_killed_process_is_closed_at_the_next_start() {
-    let (_path, url) = db();
+    let (_db, url) = db().await;
     let sid = common::call_sid(901);
     {
-        let store = SqliteStore::open(&url).await.unwrap();
+        let store = SqlStore::open(&url).await.unwrap();
         leave_open(&store, &sid).await;
         // A call still ringing (no stream yet) is left alone: it may connect to the new run.
         store
@@ -130,7 +128,7 @@ async fn a_call_left_open_by_a_killed_process_is_closed_at_the_next_start() {
 
 #[tokio::test]
 async fn a_completed_callback_closes_an_open_call_no_session_holds() {
-    let (_path, url) = db();
+    let (_db, url) = db().await;
     let (running, base, _stop) = start(&url).await;
     let sid = common::call_sid(903);
     leave_open(running.store.as_ref(), &sid).await;

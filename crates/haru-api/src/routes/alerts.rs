@@ -32,7 +32,7 @@ pub async fn list(
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let offset = crate::filters::offset(q.offset).map_err(ApiError::bad_request)?;
     let items = st
-        .sqlite_store
+        .db
         .alerts(&AlertFilter {
             person_id: q.person,
             open: q.open.unwrap_or(false),
@@ -48,7 +48,7 @@ pub async fn one(
     id: Result<Path<i64>, PathRejection>,
 ) -> ApiResult<Json<Alert>> {
     let Path(id) = id.map_err(bad_path)?;
-    st.sqlite_store
+    st.db
         .alert(id)
         .await?
         .map(Json)
@@ -79,7 +79,7 @@ pub async fn ack(
             .chars()
             .take(100)
             .collect();
-    st.sqlite_store
+    st.db
         .ack_alert(id, &by)
         .await?
         .map(Json)

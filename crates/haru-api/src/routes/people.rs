@@ -69,7 +69,7 @@ fn taken(e: haru_store::companion::PhoneTaken) -> ApiError {
 
 async fn person_of(st: &ApiState, id: Result<Path<String>, PathRejection>) -> ApiResult<Person> {
     let Path(id) = id.map_err(bad_path)?;
-    st.sqlite_store
+    st.db
         .person(&id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no person {id}")))
@@ -81,7 +81,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let input: PersonInput = json_body(&body)?;
     let new = input.validate().map_err(invalid)?;
-    let p = st.sqlite_store.add_person(&new).await?.map_err(taken)?;
+    let p = st.db.add_person(&new).await?.map_err(taken)?;
     tracing::info!(person = %p.id, "person added");
     Ok((StatusCode::CREATED, Json(person_json(&st, &p))))
 }
@@ -101,7 +101,7 @@ pub async fn list(
     let Query(q) = q.map_err(bad_query)?;
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let offset = crate::filters::offset(q.offset).map_err(ApiError::bad_request)?;
-    let people = st.sqlite_store.people(false, limit + 1, offset).await?;
+    let people = st.db.people(false, limit + 1, offset).await?;
     let items = people.iter().map(|p| person_json(&st, p)).collect();
     Ok(Json(Page::new(items, limit, offset)))
 }
@@ -112,7 +112,7 @@ pub async fn one(
 ) -> ApiResult<Json<Value>> {
     let p = person_of(&st, id).await?;
     let mut v = person_json(&st, &p);
-    let slots = st.sqlite_store.slots_of(&p.id, 14).await?;
+    let slots = st.db.slots_of(&p.id, 14).await?;
     if let Value::Object(m) = &mut v {
         m.insert(
             "recent_calls".into(),
@@ -131,7 +131,7 @@ pub async fn update(
     let input: PersonPatchInput = json_body(&body)?;
     let patch = input.validate(&current).map_err(invalid)?;
     let p = st
-        .sqlite_store
+        .db
         .update_person(&current.id, &patch)
         .await?
         .map_err(taken)?
@@ -145,7 +145,7 @@ pub async fn erase(
     id: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<haru_store::companion::Erasure>> {
     let Path(id) = id.map_err(bad_path)?;
-    match st.sqlite_store.erase_person(&id).await? {
+    match st.db.erase_person(&id).await? {
         Some(e) => {
             tracing::info!(person = %id, "person erased");
             Ok(Json(e))
@@ -182,7 +182,7 @@ pub async fn memory(
     id: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<Value>> {
     let p = person_of(&st, id).await?;
-    let items = st.sqlite_store.memory_items(&p.id).await?;
+    let items = st.db.memory_items(&p.id).await?;
     Ok(Json(json!({ "items": items })))
 }
 
@@ -191,7 +191,7 @@ pub async fn forget(
     ids: Result<Path<(String, i64)>, PathRejection>,
 ) -> ApiResult<StatusCode> {
     let Path((id, item)) = ids.map_err(bad_path)?;
-    if st.sqlite_store.delete_memory_item(&id, item).await? {
+    if st.db.delete_memory_item(&id, item).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!(
@@ -205,7 +205,7 @@ pub async fn diaries(
     id: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<Value>> {
     let p = person_of(&st, id).await?;
-    let d = st.sqlite_store.diaries_of(&p.id, 100).await?;
+    let d = st.db.diaries_of(&p.id, 100).await?;
     Ok(Json(json!({ "items": d })))
 }
 
@@ -215,7 +215,7 @@ pub async fn schedules(
 ) -> ApiResult<Json<Value>> {
     let p = person_of(&st, id).await?;
     let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let s = st.sqlite_store.schedules_of(&p.id, Some(&now), 500).await?;
+    let s = st.db.schedules_of(&p.id, Some(&now), 500).await?;
     Ok(Json(json!({ "items": s })))
 }
 
@@ -254,9 +254,9 @@ pub async fn trends(
     }
     let (a, b) = haru_companion::trends::utc_bounds(tz, from, to);
     let ts = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let calls = st.sqlite_store.calls_of(&p.id, &ts(a), &ts(b)).await?;
+    let calls = st.db.calls_of(&p.id, &ts(a), &ts(b)).await?;
     let slots = st
-        .sqlite_store
+        .db
         .slots_between(
             &p.id,
             &ts(a - chrono::Duration::days(1)),
@@ -284,14 +284,10 @@ pub async fn calendar(
     let Path(id) = id.map_err(bad_path)?;
     let Query(q) = q.map_err(bad_query)?;
     let token = q.token.unwrap_or_default();
-    let Some(p) = st
-        .sqlite_store
-        .person_by_calendar_token(&id, &token)
-        .await?
-    else {
+    let Some(p) = st.db.person_by_calendar_token(&id, &token).await? else {
         return Err(ApiError::not_found("no such calendar"));
     };
-    let items = st.sqlite_store.schedules_of(&p.id, None, 2000).await?;
+    let items = st.db.schedules_of(&p.id, None, 2000).await?;
     let now = Utc::now();
     let events: Vec<haru_companion::ical::CalEvent> = items
         .iter()

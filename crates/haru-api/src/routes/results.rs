@@ -12,10 +12,7 @@ use crate::{ApiError, ApiState};
 
 /// "no diary for CA1 yet: job pending (attempt 2, last error: ...)".
 async fn missing(st: &ApiState, sid: &str, kind: JobKind) -> ApiError {
-    let job = haru_postcall::queue::find(&st.sqlite, sid, kind)
-        .await
-        .ok()
-        .flatten();
+    let job = st.postcall.find_job(sid, kind).await.ok().flatten();
     let why = match job {
         None => "no job queued".to_string(),
         Some(j) => {
@@ -58,7 +55,9 @@ pub async fn schedules(
 ) -> ApiResult<Json<Vec<Schedule>>> {
     let sid = sid_of(&st, sid).await?;
     let items = st.postcall.schedules(&sid).await?;
-    let done = haru_postcall::queue::find(&st.sqlite, &sid, JobKind::Schedules)
+    let done = st
+        .postcall
+        .find_job(&sid, JobKind::Schedules)
         .await?
         .is_some_and(|j| j.finished_at.is_some() && j.state == haru_postcall::JobState::Done);
     if items.is_empty() && !done {

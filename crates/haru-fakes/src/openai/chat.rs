@@ -32,6 +32,8 @@ struct ChatRequest {
     include_usage: bool,
     last_user_text: String,
     prompt_chars: usize,
+    /// `response_format.json_schema.name`, when the request asks for one.
+    schema_name: Option<String>,
 }
 
 pub(crate) async fn handle(
@@ -78,7 +80,12 @@ pub(crate) async fn handle(
     }
     let reply = match fault {
         Some(Fault::EmptyTranscript) => "  ".to_owned(),
-        _ => reply_text(&shared, &cfg, &req.last_user_text),
+        _ => reply_text(
+            &shared,
+            &cfg,
+            &req.last_user_text,
+            req.schema_name.as_deref(),
+        ),
     };
     let reply = Reply {
         id: format!("chatcmpl-fake{:016x}", shared.next_serial()),
@@ -169,6 +176,12 @@ fn validate(v: &Value) -> Result<ChatRequest, Response> {
         include_usage,
         last_user_text,
         prompt_chars,
+        schema_name: obj
+            .get("response_format")
+            .and_then(|f| f.get("json_schema"))
+            .and_then(|s| s.get("name"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
     })
 }
 
@@ -196,18 +209,20 @@ fn content_text(content: &Value) -> Option<String> {
     }
 }
 
-fn reply_text(shared: &Shared, cfg: &FakeOpenAiConfig, heard: &str) -> String {
+fn reply_text(
+    shared: &Shared,
+    cfg: &FakeOpenAiConfig,
+    heard: &str,
+    schema: Option<&str>,
+) -> String {
     match &cfg.reply {
+        ReplyRule::BySchema(answers) => schema
+            .and_then(|name| answers.iter().find(|(n, _)| n == name))
+            .map(|(_, body)| body.clone())
+            .unwrap_or_else(|| echo(heard)),
         ReplyRule::Fixed(text) => text.clone(),
         ReplyRule::Sequence(items) => Shared::pick(&shared.reply_seq, items).to_owned(),
-        ReplyRule::Echo => {
-            let heard = heard.trim().trim_end_matches(['.', '!', '?', '。']);
-            if heard.is_empty() {
-                "I heard nothing. Could you say that again?".to_owned()
-            } else {
-                format!("I heard: {heard}. Tell me more.")
-            }
-        }
+        ReplyRule::Echo => echo(heard),
     }
 }
 
@@ -411,5 +426,14 @@ mod tests {
         assert_eq!(tokens[0], "  Hello ");
         assert_eq!(tokens[1], "there,  ");
         assert_eq!(tokens.len(), 5);
+    }
+}
+
+fn echo(heard: &str) -> String {
+    let heard = heard.trim().trim_end_matches(['.', '!', '?', '。']);
+    if heard.is_empty() {
+        "I heard nothing. Could you say that again?".to_owned()
+    } else {
+        format!("I heard: {heard}. Tell me more.")
     }
 }

@@ -119,6 +119,9 @@ pub enum ReplyRule {
     /// Canned bodies (e.g. JSON for structured-output jobs); each request
     /// takes the next, the last one repeats.
     Sequence(Vec<String>),
+    /// The body for the request's `response_format.json_schema.name` (jobs that may
+    /// run in any order, on any instance); `Echo` for requests without one.
+    BySchema(Vec<(String, String)>),
 }
 
 /// A failure to inject into an endpoint's responses.

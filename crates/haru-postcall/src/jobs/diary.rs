@@ -1,22 +1,13 @@
 //! The diary: a first-person entry in the caller's language, drawn only from the call.
 
 use haru_providers::{ChatMessage, ChatModel};
-use serde::{Deserialize, Serialize};
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use serde::Deserialize;
+
+pub use haru_store::postcall::Diary;
 
 use crate::Result;
 use crate::schema;
 use crate::transcript::CallContext;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Diary {
-    pub call_sid: String,
-    /// The call's local date (`YYYY-MM-DD`), when it started.
-    pub local_date: String,
-    pub language: String,
-    pub title: String,
-    pub paragraphs: Vec<String>,
-}
 
 #[derive(Deserialize)]
 struct Answer {
@@ -94,39 +85,6 @@ pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel, language: &str) ->
         title: a.title.trim().to_string(),
         paragraphs: a.paragraphs.iter().map(|p| p.trim().to_string()).collect(),
     })
-}
-
-pub async fn save(tx: &mut Transaction<'_, Sqlite>, d: &Diary, now: &str) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO diaries (call_sid, local_date, language, title, paragraphs_json, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT(call_sid) DO UPDATE SET local_date = excluded.local_date,
-           language = excluded.language, title = excluded.title,
-           paragraphs_json = excluded.paragraphs_json, created_at = excluded.created_at",
-    )
-    .bind(&d.call_sid)
-    .bind(&d.local_date)
-    .bind(&d.language)
-    .bind(&d.title)
-    .bind(serde_json::to_string(&d.paragraphs).unwrap_or_else(|_| "[]".into()))
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-pub async fn load(pool: &SqlitePool, call_sid: &str) -> Result<Option<Diary>> {
-    let row = sqlx::query("SELECT * FROM diaries WHERE call_sid = ?1")
-        .bind(call_sid)
-        .fetch_optional(pool)
-        .await?;
-    Ok(row.map(|r| Diary {
-        call_sid: r.get("call_sid"),
-        local_date: r.get("local_date"),
-        language: r.get("language"),
-        title: r.get("title"),
-        paragraphs: serde_json::from_str(r.get::<&str, _>("paragraphs_json")).unwrap_or_default(),
-    }))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! on its own, or touch another person's.
 
 use haru_providers::{ChatMessage, ChatModel};
-use haru_store::SqliteStore;
+use haru_store::SqlStore;
 use haru_store::companion::MemoryItem;
 use serde::Deserialize;
 
@@ -197,11 +197,7 @@ fn listed(items: &[MemoryItem]) -> String {
         .collect()
 }
 
-pub async fn compute(
-    store: &SqliteStore,
-    ctx: &CallContext,
-    chat: &dyn ChatModel,
-) -> Result<Outcome> {
+pub async fn compute(store: &SqlStore, ctx: &CallContext, chat: &dyn ChatModel) -> Result<Outcome> {
     let Some(person) = store.person_for_call(&ctx.call_sid).await? else {
         return Ok(Outcome::NoPerson);
     };
@@ -247,7 +243,7 @@ pub async fn compute(
 
 /// Writes the update in the store's own transaction (forgets only this person's ids,
 /// trims to [`MAX_ITEMS`]).
-pub async fn save(store: &SqliteStore, call_sid: &str, u: &Update) -> Result<()> {
+pub async fn save(store: &SqlStore, call_sid: &str, u: &Update) -> Result<()> {
     store
         .update_memory(&u.person_id, call_sid, &u.forget, &u.remember, MAX_ITEMS)
         .await?;
@@ -268,7 +264,7 @@ mod tests {
             lines: lines
                 .iter()
                 .map(|(role, content)| Line {
-                    role: role.to_string(),
+                    role: haru_store::Role::parse(role).expect("role"),
                     content: content.to_string(),
                     interrupted: false,
                     turn_index: 1,

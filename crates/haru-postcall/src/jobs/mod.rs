@@ -9,7 +9,9 @@ pub mod schedules;
 
 use chrono::Utc;
 
-use crate::queue::{self, Claim, JobKind, ts};
+use haru_store::postcall::{JobResult, NewSchedule};
+
+use crate::queue::{Claim, JobKind, ts};
 use crate::transcript::CallContext;
 use crate::{Error, PostCall, Result};
 
@@ -42,54 +44,75 @@ async fn compute(pc: &PostCall, ctx: &CallContext, kind: JobKind) -> Result<Outp
 
 /// Runs a claimed job to completion; returns its summary.
 pub async fn run(pc: &PostCall, claim: &Claim) -> Result<String> {
-    let ctx = CallContext::load(pc.pool(), &claim.job.call_sid, pc.config().timezone).await?;
+    let store = pc.store();
+    let ctx = CallContext::load(store, &claim.job.call_sid, pc.config().timezone).await?;
     // The transaction starts only after the slow LLM work, so no connection is held
     // (and no lock taken) while waiting for the model.
     let out = compute(pc, &ctx, claim.job.kind).await?;
     if let Output::Memory(memory::Outcome::Update(u)) = &out
         && !u.is_empty()
     {
-        // `update_memory` commits its own transaction, so it cannot join the one below
-        // that checks the lease: check (and renew) the lease just before it instead, so
-        // a worker that lost the job writes nothing. A loss in the moment between is
+        // `update_memory` commits its own transaction, so it cannot join the one that
+        // checks the lease: check (and renew) the lease just before it instead, so a
+        // worker that lost the job writes nothing. A loss in the moment between is
         // harmless: the run that took over sees these items as known (and drops them
         // as duplicates) and the forgotten ones as gone.
-        if !queue::heartbeat(pc.pool(), claim, pc.config().lease, Utc::now()).await? {
+        if !store
+            .heartbeat_job(claim, pc.config().lease, Utc::now())
+            .await?
+        {
             return Err(Error::LeaseLost);
         }
-        memory::save(pc.store(), &ctx.call_sid, u).await?;
+        memory::save(store, &ctx.call_sid, u).await?;
     }
-    let now = ts(Utc::now());
-    let mut tx = pc.pool().begin().await?;
-    let detail = match &out {
-        Output::Nothing => "no conversation".to_string(),
+    let (result, detail) = match out {
+        Output::Nothing => (JobResult::Nothing, "no conversation".to_string()),
         Output::Diary(d) => {
-            diary::save(&mut tx, d, &now).await?;
-            format!("diary `{}` for {}", d.title, d.local_date)
+            let detail = format!("diary `{}` for {}", d.title, d.local_date);
+            (JobResult::Diary(d), detail)
         }
         Output::Schedules(e) => {
-            schedules::save(&mut tx, &ctx.call_sid, e, &now).await?;
-            let mut s = format!("{} saved", e.items.len());
+            let mut detail = format!("{} saved", e.items.len());
             for r in &e.rejected {
-                s.push_str(&format!("; rejected `{}`: {}", r.title, r.reason));
+                detail.push_str(&format!("; rejected `{}`: {}", r.title, r.reason));
             }
-            s
+            let items = e
+                .items
+                .into_iter()
+                .map(|(schedule, until)| NewSchedule {
+                    schedule,
+                    until_utc: ts(until),
+                })
+                .collect();
+            let call_sid = ctx.call_sid.clone();
+            (JobResult::Schedules { call_sid, items }, detail)
         }
         Output::Mood(m) => {
-            mood::save(&mut tx, m, &now).await?;
-            format!("{} ({:+.2})", m.label, m.score)
+            let detail = format!("{} ({:+.2})", m.label, m.score);
+            (JobResult::Mood(m), detail)
         }
         Output::Quality(q) => {
-            quality::save(&mut tx, q, &now).await?;
-            format!("{} turns, p50 {:?} ms", q.turns, q.first_audio_p50_ms)
+            let detail = format!("{} turns, p50 {:?} ms", q.turns, q.first_audio_p50_ms);
+            let report_json = serde_json::to_string(&q).unwrap_or_else(|_| "{}".into());
+            let call_sid = q.call_sid;
+            (
+                JobResult::Quality {
+                    call_sid,
+                    report_json,
+                },
+                detail,
+            )
         }
-        Output::Memory(memory::Outcome::NoPerson) => "no person: nothing to remember".into(),
-        Output::Memory(memory::Outcome::Update(u)) => u.summary(),
+        Output::Memory(memory::Outcome::NoPerson) => {
+            (JobResult::Nothing, "no person: nothing to remember".into())
+        }
+        Output::Memory(memory::Outcome::Update(u)) => (JobResult::Nothing, u.summary()),
     };
-    if !queue::complete(&mut tx, claim, &detail, Utc::now()).await? {
-        tx.rollback().await?;
+    if !store
+        .complete_job(claim, &result, &detail, Utc::now())
+        .await?
+    {
         return Err(Error::LeaseLost);
     }
-    tx.commit().await?;
     Ok(detail)
 }

@@ -1,21 +1,13 @@
 //! The caller's overall mood: a fixed label, a -1..1 score, a reason and quotes.
 
 use haru_providers::{ChatMessage, ChatModel};
-use serde::{Deserialize, Serialize};
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use serde::Deserialize;
+
+pub use haru_store::postcall::Mood;
 
 use crate::Result;
 use crate::schema::{self, MOOD_LABELS};
 use crate::transcript::{CallContext, find_caller_quote};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Mood {
-    pub call_sid: String,
-    pub label: String,
-    pub score: f64,
-    pub reason: String,
-    pub quotes: Vec<String>,
-}
 
 #[derive(Deserialize)]
 struct Answer {
@@ -83,36 +75,4 @@ pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel, language: &str) ->
         reason: a.reason.trim().to_string(),
         quotes: a.quotes.iter().map(|q| q.trim().to_string()).collect(),
     })
-}
-
-pub async fn save(tx: &mut Transaction<'_, Sqlite>, m: &Mood, now: &str) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO moods (call_sid, label, score, reason, quotes_json, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT(call_sid) DO UPDATE SET label = excluded.label, score = excluded.score,
-           reason = excluded.reason, quotes_json = excluded.quotes_json, created_at = excluded.created_at",
-    )
-    .bind(&m.call_sid)
-    .bind(&m.label)
-    .bind(m.score)
-    .bind(&m.reason)
-    .bind(serde_json::to_string(&m.quotes).unwrap_or_else(|_| "[]".into()))
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-pub async fn load(pool: &SqlitePool, call_sid: &str) -> Result<Option<Mood>> {
-    let row = sqlx::query("SELECT * FROM moods WHERE call_sid = ?1")
-        .bind(call_sid)
-        .fetch_optional(pool)
-        .await?;
-    Ok(row.map(|r| Mood {
-        call_sid: r.get("call_sid"),
-        label: r.get("label"),
-        score: r.get("score"),
-        reason: r.get("reason"),
-        quotes: serde_json::from_str(r.get::<&str, _>("quotes_json")).unwrap_or_default(),
-    }))
 }

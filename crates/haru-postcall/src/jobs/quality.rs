@@ -6,9 +6,7 @@
 //! `created_at` minus the speech that filled them.
 
 use serde::{Deserialize, Serialize};
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
-use crate::Result;
 #[cfg(test)]
 use crate::transcript::Turn;
 use crate::transcript::{CallContext, Line};
@@ -74,8 +72,16 @@ fn words(lines: &[&Line]) -> i64 {
 }
 
 pub fn compute(ctx: &CallContext) -> Quality {
-    let caller: Vec<&Line> = ctx.lines.iter().filter(|l| l.role == "user").collect();
-    let bot: Vec<&Line> = ctx.lines.iter().filter(|l| l.role == "assistant").collect();
+    let caller: Vec<&Line> = ctx
+        .lines
+        .iter()
+        .filter(|l| l.role == haru_store::Role::User)
+        .collect();
+    let bot: Vec<&Line> = ctx
+        .lines
+        .iter()
+        .filter(|l| l.role == haru_store::Role::Assistant)
+        .collect();
     let latencies: Vec<i64> = ctx.turns.iter().filter_map(|t| t.first_audio_ms).collect();
     let speech_of_turn = |i: i64| {
         ctx.turns
@@ -93,11 +99,11 @@ pub fn compute(ctx: &CallContext) -> Quality {
             continue;
         };
         // A bot line is stored when it starts playing; a caller line once speech ended.
-        let filled = if a.role == "assistant" {
+        let filled = if a.role == haru_store::Role::Assistant {
             speech_estimate_ms(&a.content)
         } else {
             0
-        } + if b.role == "user" {
+        } + if b.role == haru_store::Role::User {
             speech_of_turn(b.turn_index)
         } else {
             0
@@ -138,28 +144,6 @@ pub fn compute(ctx: &CallContext) -> Quality {
     }
 }
 
-pub async fn save(tx: &mut Transaction<'_, Sqlite>, q: &Quality, now: &str) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO quality_reports (call_sid, report_json, created_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT(call_sid) DO UPDATE SET report_json = excluded.report_json,
-           created_at = excluded.created_at",
-    )
-    .bind(&q.call_sid)
-    .bind(serde_json::to_string(q).unwrap_or_else(|_| "{}".into()))
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-pub async fn load(pool: &SqlitePool, call_sid: &str) -> Result<Option<Quality>> {
-    let row = sqlx::query("SELECT report_json FROM quality_reports WHERE call_sid = ?1")
-        .bind(call_sid)
-        .fetch_optional(pool)
-        .await?;
-    Ok(row.and_then(|r| serde_json::from_str(r.get::<&str, _>("report_json")).ok()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,7 +158,7 @@ mod tests {
 
     fn line(role: &str, text: &str, turn: i64, at: &str, interrupted: bool) -> Line {
         Line {
-            role: role.into(),
+            role: haru_store::Role::parse(role).expect("role"),
             content: text.into(),
             interrupted,
             turn_index: turn,

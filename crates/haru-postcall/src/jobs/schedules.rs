@@ -9,31 +9,13 @@
 use chrono::{DateTime, Utc};
 use haru_providers::{ChatMessage, ChatModel};
 use serde::{Deserialize, Serialize};
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+
+pub use haru_store::postcall::Schedule;
 
 use crate::Result;
 use crate::dates::{self, DateExpr};
-use crate::queue::ts;
 use crate::schema;
 use crate::transcript::{CallContext, find_quote};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Schedule {
-    pub id: i64,
-    pub call_sid: String,
-    pub title: String,
-    /// `plan`, `appointment` or `reminder`.
-    pub kind: String,
-    pub local_date: String,
-    /// `HH:MM`, absent for all-day items.
-    pub local_time: Option<String>,
-    pub all_day: bool,
-    /// `2026-11-25T19:00+09:00`, or `2026-11-25` when all-day.
-    pub starts_at: String,
-    pub timezone: String,
-    /// The words it came from, as the model quoted them.
-    pub quote: String,
-}
 
 /// An item the model proposed that was not saved, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -367,81 +349,6 @@ fn said_when(line: &str, when: &DateExpr) -> std::result::Result<(), String> {
         return Err(format!("weekday {day} is not what the line says"));
     }
     Ok(())
-}
-
-/// Replaces the call's schedules (a re-run must not duplicate them).
-pub async fn save(
-    tx: &mut Transaction<'_, Sqlite>,
-    call_sid: &str,
-    e: &Extracted,
-    now: &str,
-) -> Result<()> {
-    sqlx::query("DELETE FROM schedules WHERE call_sid = ?1")
-        .bind(call_sid)
-        .execute(&mut **tx)
-        .await?;
-    for (s, until) in &e.items {
-        sqlx::query(
-            "INSERT INTO schedules (call_sid, title, kind, local_date, local_time, all_day, starts_at,
-                timezone, until_utc, quote, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )
-        .bind(call_sid)
-        .bind(&s.title)
-        .bind(&s.kind)
-        .bind(&s.local_date)
-        .bind(&s.local_time)
-        .bind(s.all_day)
-        .bind(&s.starts_at)
-        .bind(&s.timezone)
-        .bind(ts(*until))
-        .bind(&s.quote)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
-}
-
-fn from_row(r: &sqlx::sqlite::SqliteRow) -> Schedule {
-    Schedule {
-        id: r.get("id"),
-        call_sid: r.get("call_sid"),
-        title: r.get("title"),
-        kind: r.get("kind"),
-        local_date: r.get("local_date"),
-        local_time: r.get("local_time"),
-        all_day: r.get::<i64, _>("all_day") != 0,
-        starts_at: r.get("starts_at"),
-        timezone: r.get("timezone"),
-        quote: r.get("quote"),
-    }
-}
-
-pub async fn load(pool: &SqlitePool, call_sid: &str) -> Result<Vec<Schedule>> {
-    let rows = sqlx::query("SELECT * FROM schedules WHERE call_sid = ?1 ORDER BY until_utc, id")
-        .bind(call_sid)
-        .fetch_all(pool)
-        .await?;
-    Ok(rows.iter().map(from_row).collect())
-}
-
-/// Schedules across calls that have not passed at `now`, soonest first.
-pub async fn upcoming(
-    pool: &SqlitePool,
-    now: DateTime<Utc>,
-    limit: i64,
-    offset: i64,
-) -> Result<Vec<Schedule>> {
-    let rows = sqlx::query(
-        "SELECT * FROM schedules WHERE until_utc >= ?1 ORDER BY until_utc, id LIMIT ?2 OFFSET ?3",
-    )
-    .bind(ts(now))
-    .bind(limit.clamp(1, 500))
-    .bind(offset.max(0))
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.iter().map(from_row).collect())
 }
 
 #[cfg(test)]

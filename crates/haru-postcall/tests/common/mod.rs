@@ -9,40 +9,25 @@ use std::time::Duration;
 use haru_fakes::{FakeOpenAi, FakeOpenAiConfig, ReplyRule};
 use haru_postcall::{PostCall, PostCallConfig};
 use haru_providers::{ChatModel, Endpoint, OpenAiChat};
-use haru_store::{CallStore, NewCall, NewMessage, Role, SqliteStore, TurnTiming};
+use haru_store::test_db::TestDb;
+use haru_store::{CallStore, NewCall, NewMessage, Role, SqlStore, TurnTiming};
 
 pub struct Db {
-    pub path: std::path::PathBuf,
-    pub url: String,
-    pub store: SqliteStore,
+    pub db: TestDb,
+    pub store: SqlStore,
 }
 
 impl Db {
+    /// A fresh database: SQLite, or PostgreSQL when `HARU_TEST_DATABASE_URL` names a server.
     pub async fn new(name: &str) -> Db {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let path = std::env::temp_dir().join(format!(
-            "haru-postcall-{name}-{}-{nanos}.db",
-            std::process::id()
-        ));
-        let url = format!("sqlite:{}", path.display());
-        let store = SqliteStore::open(&url).await.expect("open store");
-        Db { path, url, store }
+        let db = TestDb::new(name).await.expect("test database");
+        let store = db.open().await.expect("open store");
+        Db { db, store }
     }
 
-    /// A second connection pool on the same file, as another process would have.
-    pub async fn reopen(&self) -> SqliteStore {
-        SqliteStore::open(&self.url).await.expect("reopen store")
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        for ext in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{ext}", self.path.display()));
-        }
+    /// A second connection pool on the same database, as another process would have.
+    pub async fn reopen(&self) -> SqlStore {
+        self.db.open().await.expect("reopen store")
     }
 }
 
@@ -50,9 +35,9 @@ impl Drop for Db {
 pub struct Said<'a>(pub Role, pub &'a str, pub &'a str);
 
 /// Writes a finished call through the trait. The trait stamps rows with "now", so the
-/// test's clock times are then set with plain SQL.
+/// test's clock times are then set with the store's backdating.
 pub async fn seed_call(
-    store: &SqliteStore,
+    store: &SqlStore,
     sid: &str,
     from: &str,
     started_at: &str,
@@ -81,12 +66,7 @@ pub async fn seed_call(
             })
             .await
             .expect("message");
-        sqlx::query("UPDATE messages SET created_at = ?1 WHERE id = ?2")
-            .bind(at)
-            .bind(id)
-            .execute(store.pool())
-            .await
-            .expect("date message");
+        store.backdate_message(id, at).await.expect("date message");
         if *role == Role::User {
             store
                 .record_turn(&TurnTiming {
@@ -106,11 +86,8 @@ pub async fn seed_call(
         .close_call(sid, "hangup", Some(&transcript.join("\n")))
         .await
         .expect("close");
-    sqlx::query("UPDATE calls SET started_at = ?1, ended_at = ?2 WHERE call_sid = ?3")
-        .bind(started_at)
-        .bind(ended_at)
-        .bind(sid)
-        .execute(store.pool())
+    store
+        .backdate_call(sid, started_at, Some(ended_at))
         .await
         .expect("date call");
 }
@@ -146,8 +123,8 @@ pub fn fast_config() -> PostCallConfig {
     }
 }
 
-pub fn postcall(store: &SqliteStore, fake: &FakeOpenAi, cfg: PostCallConfig) -> Arc<PostCall> {
-    Arc::new(PostCall::new(store.pool().clone(), chat(fake), cfg))
+pub fn postcall(store: &SqlStore, fake: &FakeOpenAi, cfg: PostCallConfig) -> Arc<PostCall> {
+    Arc::new(PostCall::new(store.clone(), chat(fake), cfg))
 }
 
 /// Runs due jobs until none is left (waiting out short backoffs), at most `max` runs.

@@ -3,13 +3,13 @@
 //! (a restart picks pending deliveries up from the table).
 
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use super::*;
-use crate::sqlite::now;
-use crate::{Result, SqliteStore};
+use crate::db::now;
+use crate::{Result, SqlStore};
 
-fn delivery_from_row(r: &SqliteRow) -> Delivery {
+fn delivery_from_row(r: &AnyRow) -> Delivery {
     Delivery {
         id: r.get("id"),
         alert_id: r.get("alert_id"),
@@ -23,7 +23,7 @@ fn delivery_from_row(r: &SqliteRow) -> Delivery {
     }
 }
 
-fn alert_from_row(r: &SqliteRow, deliveries: Vec<Delivery>) -> Alert {
+fn alert_from_row(r: &AnyRow, deliveries: Vec<Delivery>) -> Alert {
     Alert {
         id: r.get("id"),
         person_id: r.get("person_id"),
@@ -38,14 +38,14 @@ fn alert_from_row(r: &SqliteRow, deliveries: Vec<Delivery>) -> Alert {
     }
 }
 
-impl SqliteStore {
+impl SqlStore {
     pub(crate) async fn insert_alert(&self, a: &NewAlert) -> Result<Option<i64>> {
         let at = now();
         let mut tx = self.pool().begin().await?;
         let person: Option<String> = match (&a.person_id, &a.call_sid) {
             (Some(p), _) => Some(p.clone()),
             (None, Some(sid)) => {
-                sqlx::query_scalar("SELECT person_id FROM calls WHERE call_sid = ?1")
+                sqlx::query_scalar("SELECT person_id FROM calls WHERE call_sid = $1")
                     .bind(sid)
                     .fetch_optional(&mut *tx)
                     .await?
@@ -68,7 +68,7 @@ impl SqliteStore {
         let evidence = serde_json::to_string(&stamped).unwrap_or_else(|_| "[]".into());
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO alerts (person_id, call_sid, kind, dedupe_key, summary, evidence_json, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(dedupe_key) DO NOTHING RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT(dedupe_key) DO NOTHING RETURNING id",
         )
         .bind(&person)
         .bind(&a.call_sid)
@@ -86,8 +86,8 @@ impl SqliteStore {
             for (channel, column) in [("webhook", "webhook_url"), ("sms", "sms")] {
                 sqlx::query(&format!(
                     "INSERT INTO alert_deliveries (alert_id, caregiver_id, channel, target, next_at)
-                     SELECT ?1, id, ?2, {column}, ?3 FROM caregivers
-                     WHERE person_id = ?4 AND {column} IS NOT NULL AND {column} != ''"
+                     SELECT $1, id, $2, {column}, $3 FROM caregivers
+                     WHERE person_id = $4 AND {column} IS NOT NULL AND {column} != ''"
                 ))
                 .bind(id)
                 .bind(channel)
@@ -102,7 +102,7 @@ impl SqliteStore {
     }
 
     pub async fn alert(&self, id: i64) -> Result<Option<Alert>> {
-        let Some(row) = sqlx::query("SELECT * FROM alerts WHERE id = ?1")
+        let Some(row) = sqlx::query("SELECT * FROM alerts WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?
@@ -114,7 +114,7 @@ impl SqliteStore {
     }
 
     async fn deliveries(&self, alert_id: i64) -> Result<Vec<Delivery>> {
-        let rows = sqlx::query("SELECT * FROM alert_deliveries WHERE alert_id = ?1 ORDER BY id")
+        let rows = sqlx::query("SELECT * FROM alert_deliveries WHERE alert_id = $1 ORDER BY id")
             .bind(alert_id)
             .fetch_all(self.pool())
             .await?;
@@ -125,8 +125,8 @@ impl SqliteStore {
     pub async fn alerts(&self, f: &AlertFilter) -> Result<Vec<Alert>> {
         let limit = if f.limit <= 0 { 50 } else { f.limit.min(500) };
         let rows = sqlx::query(
-            "SELECT * FROM alerts WHERE (?1 IS NULL OR person_id = ?1) AND (?2 = 0 OR acked_at IS NULL)
-             ORDER BY id DESC LIMIT ?3 OFFSET ?4",
+            "SELECT * FROM alerts WHERE ($1 IS NULL OR person_id = $1) AND ($2 = 0 OR acked_at IS NULL)
+             ORDER BY id DESC LIMIT $3 OFFSET $4",
         )
         .bind(&f.person_id)
         .bind(f.open as i64)
@@ -145,8 +145,8 @@ impl SqliteStore {
     /// Acknowledges an alert once; `None` for an unknown alert. A second ack keeps the first.
     pub async fn ack_alert(&self, id: i64, by: &str) -> Result<Option<Alert>> {
         sqlx::query(
-            "UPDATE alerts SET acked_at = COALESCE(acked_at, ?2), acked_by = COALESCE(acked_by, ?3)
-             WHERE id = ?1",
+            "UPDATE alerts SET acked_at = COALESCE(acked_at, $2), acked_by = COALESCE(acked_by, $3)
+             WHERE id = $1",
         )
         .bind(id)
         .bind(now())
@@ -168,17 +168,17 @@ impl SqliteStore {
         sqlx::query(
             "UPDATE alert_deliveries SET state = 'failed', lease_until = NULL,
                last_error = COALESCE(last_error, 'sender lost') || ' (attempts exhausted)'
-             WHERE state = 'sending' AND lease_until < ?1 AND attempts >= ?2",
+             WHERE state = 'sending' AND lease_until < $1 AND attempts >= $2",
         )
         .bind(now_ts)
         .bind(max_attempts)
         .execute(self.pool())
         .await?;
         let Some(row) = sqlx::query(
-            "UPDATE alert_deliveries SET state = 'sending', lease_until = ?2, attempts = attempts + 1
+            "UPDATE alert_deliveries SET state = 'sending', lease_until = $2, attempts = attempts + 1
              WHERE id = (SELECT id FROM alert_deliveries
-                         WHERE (state = 'pending' AND next_at <= ?1)
-                            OR (state = 'sending' AND lease_until < ?1)
+                         WHERE (state = 'pending' AND next_at <= $1)
+                            OR (state = 'sending' AND lease_until < $1)
                          ORDER BY next_at LIMIT 1)
              RETURNING *",
         )
@@ -195,7 +195,7 @@ impl SqliteStore {
         };
         let person_name = match &alert.person_id {
             Some(p) => {
-                sqlx::query_scalar("SELECT name FROM people WHERE id = ?1")
+                sqlx::query_scalar("SELECT name FROM people WHERE id = $1")
                     .bind(p)
                     .fetch_optional(self.pool())
                     .await?
@@ -203,7 +203,7 @@ impl SqliteStore {
             None => None,
         };
         let webhook_secret = match delivery.caregiver_id {
-            Some(c) => sqlx::query_scalar("SELECT webhook_secret FROM caregivers WHERE id = ?1")
+            Some(c) => sqlx::query_scalar("SELECT webhook_secret FROM caregivers WHERE id = $1")
                 .bind(c)
                 .fetch_optional(self.pool())
                 .await?
@@ -220,8 +220,8 @@ impl SqliteStore {
 
     pub async fn delivery_done(&self, id: i64) -> Result<()> {
         sqlx::query(
-            "UPDATE alert_deliveries SET state = 'delivered', delivered_at = ?2, lease_until = NULL,
-               last_error = NULL WHERE id = ?1 AND state = 'sending'",
+            "UPDATE alert_deliveries SET state = 'delivered', delivered_at = $2, lease_until = NULL,
+               last_error = NULL WHERE id = $1 AND state = 'sending'",
         )
         .bind(id)
         .bind(now())
@@ -243,8 +243,8 @@ impl SqliteStore {
             "failed"
         };
         sqlx::query(
-            "UPDATE alert_deliveries SET state = ?2, next_at = COALESCE(?3, next_at), lease_until = NULL,
-               last_error = ?4 WHERE id = ?1 AND state = 'sending'",
+            "UPDATE alert_deliveries SET state = $2, next_at = COALESCE($3, next_at), lease_until = NULL,
+               last_error = $4 WHERE id = $1 AND state = 'sending'",
         )
         .bind(id)
         .bind(state)

@@ -1,15 +1,15 @@
 //! Erasing a person: every row of theirs, in one transaction.
 
 use super::*;
-use crate::{Result, SqliteStore};
+use crate::{Result, SqlStore};
 
-impl SqliteStore {
+impl SqlStore {
     /// Deletes the person and everything of theirs: their calls with every message, turn,
     /// event, post-call job and result; their pause habits; slots, attempts, memory, alerts
     /// and deliveries; caregivers. `None` for an unknown person.
     pub async fn erase_person(&self, id: &str) -> Result<Option<Erasure>> {
         let mut tx = self.pool().begin().await?;
-        let phone: Option<String> = sqlx::query_scalar("SELECT phone FROM people WHERE id = ?1")
+        let phone: Option<String> = sqlx::query_scalar("SELECT phone FROM people WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -18,8 +18,8 @@ impl SqliteStore {
         };
         let mut removed = std::collections::BTreeMap::new();
         // Calls are theirs by person_id, or by number for calls no person was matched to.
-        let calls = "SELECT call_sid FROM calls WHERE person_id = ?1 OR (person_id IS NULL AND \
-                     ((direction = 'inbound' AND from_number = ?2) OR (direction != 'inbound' AND to_number = ?2)))";
+        let calls = "SELECT call_sid FROM calls WHERE person_id = $1 OR (person_id IS NULL AND \
+                     ((direction = 'inbound' AND from_number = $2) OR (direction != 'inbound' AND to_number = $2)))";
         for table in [
             "messages",
             "turns",
@@ -42,7 +42,7 @@ impl SqliteStore {
         // Alerts raised in their calls before the number was theirs hold their words too.
         let r = sqlx::query(&format!(
             "DELETE FROM alert_deliveries WHERE alert_id IN
-               (SELECT id FROM alerts WHERE person_id = ?1 OR call_sid IN ({calls}))"
+               (SELECT id FROM alerts WHERE person_id = $1 OR call_sid IN ({calls}))"
         ))
         .bind(id)
         .bind(&phone)
@@ -50,7 +50,7 @@ impl SqliteStore {
         .await?;
         removed.insert("alert_deliveries".into(), r.rows_affected());
         let r = sqlx::query(&format!(
-            "DELETE FROM alerts WHERE person_id = ?1 OR call_sid IN ({calls})"
+            "DELETE FROM alerts WHERE person_id = $1 OR call_sid IN ({calls})"
         ))
         .bind(id)
         .bind(&phone)
@@ -63,19 +63,19 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await?;
         removed.insert("calls".into(), r.rows_affected());
-        let r = sqlx::query("DELETE FROM caller_profiles WHERE phone = ?1")
+        let r = sqlx::query("DELETE FROM caller_profiles WHERE phone = $1")
             .bind(&phone)
             .execute(&mut *tx)
             .await?;
         removed.insert("caller_profiles".into(), r.rows_affected());
         for table in ["memory_items", "call_attempts", "call_slots", "caregivers"] {
-            let r = sqlx::query(&format!("DELETE FROM {table} WHERE person_id = ?1"))
+            let r = sqlx::query(&format!("DELETE FROM {table} WHERE person_id = $1"))
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
             *removed.entry(table.to_string()).or_insert(0) += r.rows_affected();
         }
-        let r = sqlx::query("DELETE FROM people WHERE id = ?1")
+        let r = sqlx::query("DELETE FROM people WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;

@@ -4,15 +4,15 @@
 use sqlx::Row;
 
 use super::*;
-use crate::{Result, SqliteStore};
+use crate::{Backend, Result, SqlStore};
 
-impl SqliteStore {
+impl SqlStore {
     /// The person's latest diaries, newest first.
     pub async fn diaries_of(&self, person_id: &str, limit: i64) -> Result<Vec<DiaryEntry>> {
         let rows = sqlx::query(
             "SELECT d.call_sid, d.local_date, d.title, d.paragraphs_json FROM diaries d
-             JOIN calls c ON c.call_sid = d.call_sid WHERE c.person_id = ?1
-             ORDER BY c.started_at DESC LIMIT ?2",
+             JOIN calls c ON c.call_sid = d.call_sid WHERE c.person_id = $1
+             ORDER BY c.started_at DESC LIMIT $2",
         )
         .bind(person_id)
         .bind(limit.clamp(1, 1000))
@@ -39,8 +39,8 @@ impl SqliteStore {
     ) -> Result<Vec<ScheduleItem>> {
         let rows = sqlx::query(
             "SELECT s.* FROM schedules s JOIN calls c ON c.call_sid = s.call_sid
-             WHERE c.person_id = ?1 AND (?2 IS NULL OR s.until_utc >= ?2)
-             ORDER BY s.local_date, s.local_time, s.id LIMIT ?3",
+             WHERE c.person_id = $1 AND ($2 IS NULL OR s.until_utc >= $2)
+             ORDER BY s.local_date, s.local_time, s.id LIMIT $3",
         )
         .bind(person_id)
         .bind(upcoming_after)
@@ -68,8 +68,8 @@ impl SqliteStore {
     pub async fn moods_of(&self, person_id: &str, limit: i64) -> Result<Vec<MoodEntry>> {
         let rows = sqlx::query(
             "SELECT m.call_sid, c.started_at, m.label, m.score, m.reason FROM moods m
-             JOIN calls c ON c.call_sid = m.call_sid WHERE c.person_id = ?1
-             ORDER BY c.started_at DESC LIMIT ?2",
+             JOIN calls c ON c.call_sid = m.call_sid WHERE c.person_id = $1
+             ORDER BY c.started_at DESC LIMIT $2",
         )
         .bind(person_id)
         .bind(limit.clamp(1, 10_000))
@@ -95,19 +95,24 @@ impl SqliteStore {
         from: &str,
         until: &str,
     ) -> Result<Vec<CallSummary>> {
-        let rows = sqlx::query(
+        let concat = match self.backend() {
+            Backend::Sqlite => "group_concat(content, ' ')",
+            Backend::Postgres => "string_agg(content, ' ')",
+        };
+        let sql = format!(
             "SELECT c.call_sid, c.started_at, c.ended_at, c.status, m.score,
-               (SELECT group_concat(content, ' ') FROM messages
+               (SELECT {concat} FROM messages
                  WHERE call_sid = c.call_sid AND role = 'user') AS said
              FROM calls c LEFT JOIN moods m ON m.call_sid = c.call_sid
-             WHERE c.person_id = ?1 AND c.started_at >= ?2 AND c.started_at < ?3
-             ORDER BY c.started_at",
-        )
-        .bind(person_id)
-        .bind(from)
-        .bind(until)
-        .fetch_all(self.pool())
-        .await?;
+             WHERE c.person_id = $1 AND c.started_at >= $2 AND c.started_at < $3
+             ORDER BY c.started_at"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(person_id)
+            .bind(from)
+            .bind(until)
+            .fetch_all(self.pool())
+            .await?;
         Ok(rows
             .iter()
             .map(|r| CallSummary {

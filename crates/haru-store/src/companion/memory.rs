@@ -1,13 +1,13 @@
 //! What haru remembers of a person between calls.
 
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use super::*;
-use crate::sqlite::now;
-use crate::{Result, SqliteStore};
+use crate::db::now;
+use crate::{Result, SqlStore};
 
-fn item_from_row(r: &SqliteRow) -> MemoryItem {
+fn item_from_row(r: &AnyRow) -> MemoryItem {
     MemoryItem {
         id: r.get("id"),
         person_id: r.get("person_id"),
@@ -18,10 +18,10 @@ fn item_from_row(r: &SqliteRow) -> MemoryItem {
     }
 }
 
-impl SqliteStore {
+impl SqlStore {
     /// Oldest first.
     pub async fn memory_items(&self, person_id: &str) -> Result<Vec<MemoryItem>> {
-        let rows = sqlx::query("SELECT * FROM memory_items WHERE person_id = ?1 ORDER BY id")
+        let rows = sqlx::query("SELECT * FROM memory_items WHERE person_id = $1 ORDER BY id")
             .bind(person_id)
             .fetch_all(self.pool())
             .await?;
@@ -37,7 +37,7 @@ impl SqliteStore {
     ) -> Result<i64> {
         let id = sqlx::query_scalar(
             "INSERT INTO memory_items (person_id, text, quote, call_sid, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(person_id)
         .bind(text)
@@ -51,7 +51,7 @@ impl SqliteStore {
 
     /// Forgets an item of this person (never another person's). `true` if it existed.
     pub async fn delete_memory_item(&self, person_id: &str, id: i64) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM memory_items WHERE id = ?1 AND person_id = ?2")
+        let r = sqlx::query("DELETE FROM memory_items WHERE id = $1 AND person_id = $2")
             .bind(id)
             .bind(person_id)
             .execute(self.pool())
@@ -73,7 +73,7 @@ impl SqliteStore {
         let at = now();
         let mut tx = self.pool().begin().await?;
         for id in forget {
-            sqlx::query("DELETE FROM memory_items WHERE id = ?1 AND person_id = ?2")
+            sqlx::query("DELETE FROM memory_items WHERE id = $1 AND person_id = $2")
                 .bind(id)
                 .bind(person_id)
                 .execute(&mut *tx)
@@ -82,7 +82,7 @@ impl SqliteStore {
         for (text, quote) in remember {
             sqlx::query(
                 "INSERT INTO memory_items (person_id, text, quote, call_sid, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                 VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(person_id)
             .bind(text)
@@ -93,8 +93,8 @@ impl SqliteStore {
             .await?;
         }
         sqlx::query(
-            "DELETE FROM memory_items WHERE person_id = ?1 AND id NOT IN
-               (SELECT id FROM memory_items WHERE person_id = ?1 ORDER BY id DESC LIMIT ?2)",
+            "DELETE FROM memory_items WHERE person_id = $1 AND id NOT IN
+               (SELECT id FROM memory_items WHERE person_id = $1 ORDER BY id DESC LIMIT $2)",
         )
         .bind(person_id)
         .bind(max_items.max(0))

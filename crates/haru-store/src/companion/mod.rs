@@ -1,6 +1,6 @@
 //! The daily-companion tables (migration 0004): people and caregivers, scheduled call
 //! slots and their attempts, memory items, alerts and their deliveries, and the per-person
-//! reads of post-call results. Methods on [`SqliteStore`](crate::SqliteStore); nothing else
+//! reads of post-call results. Methods on [`SqlStore`](crate::SqlStore); nothing else
 //! writes these tables.
 
 mod alerts;

@@ -1,13 +1,13 @@
 //! People and their caregivers.
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 
 use super::*;
-use crate::sqlite::now;
-use crate::{Result, SqliteStore};
+use crate::db::now;
+use crate::{Result, SqlStore};
 
-fn person_from_row(r: &SqliteRow, caregivers: Vec<Caregiver>) -> Person {
+fn person_from_row(r: &AnyRow, caregivers: Vec<Caregiver>) -> Person {
     Person {
         id: r.get("id"),
         name: r.get("name"),
@@ -26,7 +26,7 @@ fn person_from_row(r: &SqliteRow, caregivers: Vec<Caregiver>) -> Person {
     }
 }
 
-fn caregiver_from_row(r: &SqliteRow) -> Caregiver {
+fn caregiver_from_row(r: &AnyRow) -> Caregiver {
     Caregiver {
         id: r.get("id"),
         name: r.get("name"),
@@ -38,7 +38,7 @@ fn caregiver_from_row(r: &SqliteRow) -> Caregiver {
 }
 
 async fn insert_caregivers(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     person_id: &str,
     list: &[NewCaregiver],
 ) -> Result<()> {
@@ -46,7 +46,7 @@ async fn insert_caregivers(
         let secret = c.webhook_url.as_ref().map(|_| secret());
         sqlx::query(
             "INSERT INTO caregivers (person_id, name, sms, email, webhook_url, webhook_secret)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(person_id)
         .bind(&c.name)
@@ -69,7 +69,7 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
-impl SqliteStore {
+impl SqlStore {
     /// Stores a new person. `Ok(Err(PhoneTaken))` when the number is already someone's.
     pub async fn add_person(
         &self,
@@ -81,7 +81,7 @@ impl SqliteStore {
         let r = sqlx::query(
             "INSERT INTO people (id, name, phone, language, timezone, call_times_json, window_minutes,
                days_json, active, calendar_token, plan_since, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?11)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11)",
         )
         .bind(&id)
         .bind(&p.name)
@@ -103,16 +103,16 @@ impl SqliteStore {
         insert_caregivers(&mut tx, &id, &p.caregivers).await?;
         // Calls this number made before it was a person's become theirs.
         sqlx::query(
-            "UPDATE calls SET person_id = ?1 WHERE person_id IS NULL
-               AND ((direction = 'inbound' AND from_number = ?2) OR (direction != 'inbound' AND to_number = ?2))",
+            "UPDATE calls SET person_id = $1 WHERE person_id IS NULL
+               AND ((direction = 'inbound' AND from_number = $2) OR (direction != 'inbound' AND to_number = $2))",
         )
         .bind(&id)
         .bind(&p.phone)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "UPDATE alerts SET person_id = ?1 WHERE person_id IS NULL
-               AND call_sid IN (SELECT call_sid FROM calls WHERE person_id = ?1)",
+            "UPDATE alerts SET person_id = $1 WHERE person_id IS NULL
+               AND call_sid IN (SELECT call_sid FROM calls WHERE person_id = $1)",
         )
         .bind(&id)
         .execute(&mut *tx)
@@ -125,7 +125,7 @@ impl SqliteStore {
     }
 
     pub async fn person(&self, id: &str) -> Result<Option<Person>> {
-        let Some(row) = sqlx::query("SELECT * FROM people WHERE id = ?1")
+        let Some(row) = sqlx::query("SELECT * FROM people WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?
@@ -137,7 +137,7 @@ impl SqliteStore {
     }
 
     pub async fn person_by_phone(&self, phone: &str) -> Result<Option<Person>> {
-        let id: Option<String> = sqlx::query_scalar("SELECT id FROM people WHERE phone = ?1")
+        let id: Option<String> = sqlx::query_scalar("SELECT id FROM people WHERE phone = $1")
             .bind(phone)
             .fetch_optional(self.pool())
             .await?;
@@ -150,7 +150,7 @@ impl SqliteStore {
     /// The person a call was with, if it was with one.
     pub async fn person_for_call(&self, call_sid: &str) -> Result<Option<Person>> {
         let id: Option<Option<String>> =
-            sqlx::query_scalar("SELECT person_id FROM calls WHERE call_sid = ?1")
+            sqlx::query_scalar("SELECT person_id FROM calls WHERE call_sid = $1")
                 .bind(call_sid)
                 .fetch_optional(self.pool())
                 .await?;
@@ -161,7 +161,7 @@ impl SqliteStore {
     }
 
     async fn caregivers(&self, person_id: &str) -> Result<Vec<Caregiver>> {
-        let rows = sqlx::query("SELECT * FROM caregivers WHERE person_id = ?1 ORDER BY id")
+        let rows = sqlx::query("SELECT * FROM caregivers WHERE person_id = $1 ORDER BY id")
             .bind(person_id)
             .fetch_all(self.pool())
             .await?;
@@ -171,7 +171,7 @@ impl SqliteStore {
     /// People by name; `active_only` for the scheduler.
     pub async fn people(&self, active_only: bool, limit: i64, offset: i64) -> Result<Vec<Person>> {
         let rows = sqlx::query(
-            "SELECT * FROM people WHERE (?1 = 0 OR active = 1) ORDER BY name, id LIMIT ?2 OFFSET ?3",
+            "SELECT * FROM people WHERE ($1 = 0 OR active = 1) ORDER BY name, id LIMIT $2 OFFSET $3",
         )
         .bind(active_only as i64)
         .bind(limit.clamp(1, 100_000))
@@ -195,12 +195,12 @@ impl SqliteStore {
     ) -> Result<std::result::Result<Option<Person>, PhoneTaken>> {
         let mut tx = self.pool().begin().await?;
         let r = sqlx::query(
-            "UPDATE people SET name = COALESCE(?2, name), phone = COALESCE(?3, phone),
-               language = COALESCE(?4, language), timezone = COALESCE(?5, timezone),
-               call_times_json = COALESCE(?6, call_times_json), window_minutes = COALESCE(?7, window_minutes),
-               days_json = COALESCE(?8, days_json), active = COALESCE(?9, active), updated_at = ?10,
-               plan_since = CASE WHEN ?11 THEN ?10 ELSE plan_since END
-             WHERE id = ?1",
+            "UPDATE people SET name = COALESCE($2, name), phone = COALESCE($3, phone),
+               language = COALESCE($4, language), timezone = COALESCE($5, timezone),
+               call_times_json = COALESCE($6, call_times_json), window_minutes = COALESCE($7, window_minutes),
+               days_json = COALESCE($8, days_json), active = COALESCE($9, active), updated_at = $10,
+               plan_since = CASE WHEN $11 THEN $10 ELSE plan_since END
+             WHERE id = $1",
         )
         .bind(id)
         .bind(&p.name)
@@ -234,7 +234,7 @@ impl SqliteStore {
             // A receiver keeps its secret while its URL stays the same.
             let kept: Vec<(String, String)> = sqlx::query_as(
                 "SELECT webhook_url, webhook_secret FROM caregivers
-                 WHERE person_id = ?1 AND webhook_url IS NOT NULL AND webhook_secret IS NOT NULL",
+                 WHERE person_id = $1 AND webhook_url IS NOT NULL AND webhook_secret IS NOT NULL",
             )
             .bind(id)
             .fetch_all(&mut *tx)
@@ -244,19 +244,19 @@ impl SqliteStore {
             sqlx::query(
                 "UPDATE alert_deliveries SET state = 'failed', last_error = 'caregivers replaced'
                  WHERE state IN ('pending', 'sending') AND caregiver_id IN
-                   (SELECT id FROM caregivers WHERE person_id = ?1)",
+                   (SELECT id FROM caregivers WHERE person_id = $1)",
             )
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM caregivers WHERE person_id = ?1")
+            sqlx::query("DELETE FROM caregivers WHERE person_id = $1")
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
             insert_caregivers(&mut tx, id, list).await?;
             for (url, secret) in kept {
                 sqlx::query(
-                    "UPDATE caregivers SET webhook_secret = ?3 WHERE person_id = ?1 AND webhook_url = ?2",
+                    "UPDATE caregivers SET webhook_secret = $3 WHERE person_id = $1 AND webhook_url = $2",
                 )
                 .bind(id)
                 .bind(&url)
@@ -268,8 +268,8 @@ impl SqliteStore {
         if p.active == Some(false) {
             // Paused: today's calls not placed yet are not placed.
             sqlx::query(
-                "UPDATE call_slots SET state = 'missed', last_result = 'paused', updated_at = ?2
-                 WHERE person_id = ?1 AND state = 'waiting'",
+                "UPDATE call_slots SET state = 'missed', last_result = 'paused', updated_at = $2
+                 WHERE person_id = $1 AND state = 'waiting'",
             )
             .bind(id)
             .bind(now())

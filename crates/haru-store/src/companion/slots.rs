@@ -1,16 +1,16 @@
 //! Scheduled daily calls (`call_slots`) and the calls placed for them (`call_attempts`).
 //!
-//! A slot row exists once per (person, local date, local time) — `INSERT OR IGNORE` — and
+//! A slot row exists once per (person, local date, local time) — `ON CONFLICT DO NOTHING` — and
 //! is claimed by one conditional UPDATE, so however many schedulers look at it, one dials.
 
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use super::*;
-use crate::sqlite::now;
-use crate::{Result, SqliteStore};
+use crate::db::now;
+use crate::{Result, SqlStore};
 
-fn slot_from_row(r: &SqliteRow) -> CallSlot {
+fn slot_from_row(r: &AnyRow) -> CallSlot {
     CallSlot {
         id: r.get("id"),
         person_id: r.get("person_id"),
@@ -25,7 +25,7 @@ fn slot_from_row(r: &SqliteRow) -> CallSlot {
     }
 }
 
-fn attempt_from_row(r: &SqliteRow) -> CallAttempt {
+fn attempt_from_row(r: &AnyRow) -> CallAttempt {
     CallAttempt {
         id: r.get("id"),
         person_id: r.get("person_id"),
@@ -49,7 +49,7 @@ pub struct NewSlot<'a> {
     pub missed: bool,
 }
 
-impl SqliteStore {
+impl SqlStore {
     /// Creates the slot unless it exists. `true` when this call created it.
     pub async fn ensure_slot(&self, s: &NewSlot<'_>) -> Result<bool> {
         let (state, result) = if s.missed {
@@ -61,9 +61,9 @@ impl SqliteStore {
             ("waiting", None)
         };
         let r = sqlx::query(
-            "INSERT OR IGNORE INTO call_slots (person_id, local_date, local_time, due_at, window_end,
+            "INSERT INTO call_slots (person_id, local_date, local_time, due_at, window_end,
                state, next_try_at, last_result, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?4, ?7, ?8)",
+             VALUES ($1, $2, $3, $4, $5, $6, $4, $7, $8) ON CONFLICT DO NOTHING",
         )
         .bind(s.person_id)
         .bind(s.local_date)
@@ -86,9 +86,9 @@ impl SqliteStore {
         lease_until: &str,
     ) -> Result<Option<CallSlot>> {
         let row = sqlx::query(
-            "UPDATE call_slots SET state = 'dialing', lease_until = ?2, updated_at = ?1
+            "UPDATE call_slots SET state = 'dialing', lease_until = $2, updated_at = $1
              WHERE id = (SELECT s.id FROM call_slots s JOIN people p ON p.id = s.person_id
-                         WHERE s.state = 'waiting' AND s.next_try_at <= ?1 AND p.active = 1
+                         WHERE s.state = 'waiting' AND s.next_try_at <= $1 AND p.active = 1
                          ORDER BY s.next_try_at LIMIT 1)
                AND state = 'waiting'
              RETURNING *",
@@ -112,8 +112,8 @@ impl SqliteStore {
         let attempt: i64 = match slot_id {
             Some(id) => {
                 sqlx::query_scalar(
-                    "UPDATE call_slots SET state = 'calling', attempts = attempts + 1, lease_until = ?2,
-                       updated_at = ?3 WHERE id = ?1 RETURNING attempts",
+                    "UPDATE call_slots SET state = 'calling', attempts = attempts + 1, lease_until = $2,
+                       updated_at = $3 WHERE id = $1 RETURNING attempts",
                 )
                 .bind(id)
                 .bind(lease_until)
@@ -126,7 +126,7 @@ impl SqliteStore {
         };
         let row = sqlx::query(
             "INSERT INTO call_attempts (person_id, slot_id, call_sid, attempt, status, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?5) RETURNING *",
+             VALUES ($1, $2, $3, $4, 'queued', $5, $5) RETURNING *",
         )
         .bind(person_id)
         .bind(slot_id)
@@ -144,7 +144,7 @@ impl SqliteStore {
         &self,
         call_sid: &str,
     ) -> Result<Option<(CallAttempt, Option<CallSlot>)>> {
-        let Some(a) = sqlx::query("SELECT * FROM call_attempts WHERE call_sid = ?1")
+        let Some(a) = sqlx::query("SELECT * FROM call_attempts WHERE call_sid = $1")
             .bind(call_sid)
             .fetch_optional(self.pool())
             .await?
@@ -161,7 +161,7 @@ impl SqliteStore {
     }
 
     pub async fn slot(&self, id: i64) -> Result<Option<CallSlot>> {
-        Ok(sqlx::query("SELECT * FROM call_slots WHERE id = ?1")
+        Ok(sqlx::query("SELECT * FROM call_slots WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?
@@ -177,8 +177,8 @@ impl SqliteStore {
         answered_by: Option<&str>,
     ) -> Result<()> {
         sqlx::query(
-            "UPDATE call_attempts SET status = COALESCE(?2, status),
-               answered_by = COALESCE(?3, answered_by), updated_at = ?4 WHERE call_sid = ?1",
+            "UPDATE call_attempts SET status = COALESCE($2, status),
+               answered_by = COALESCE($3, answered_by), updated_at = $4 WHERE call_sid = $1",
         )
         .bind(call_sid)
         .bind(status)
@@ -200,9 +200,9 @@ impl SqliteStore {
         result: &str,
     ) -> Result<bool> {
         let r = sqlx::query(
-            "UPDATE call_slots SET state = ?2, next_try_at = COALESCE(?3, next_try_at),
-               lease_until = NULL, last_result = ?4, updated_at = ?5
-             WHERE id = ?1 AND state IN ('dialing', 'calling')",
+            "UPDATE call_slots SET state = $2, next_try_at = COALESCE($3, next_try_at),
+               lease_until = NULL, last_result = $4, updated_at = $5
+             WHERE id = $1 AND state IN ('dialing', 'calling')",
         )
         .bind(id)
         .bind(state.as_str())
@@ -218,7 +218,7 @@ impl SqliteStore {
     /// no final status callback ever came).
     pub async fn expired_slots(&self, now_ts: &str) -> Result<Vec<CallSlot>> {
         let rows = sqlx::query(
-            "SELECT * FROM call_slots WHERE state IN ('dialing', 'calling') AND lease_until < ?1
+            "SELECT * FROM call_slots WHERE state IN ('dialing', 'calling') AND lease_until < $1
              ORDER BY id LIMIT 100",
         )
         .bind(now_ts)
@@ -231,8 +231,8 @@ impl SqliteStore {
     pub async fn close_stale_slots(&self, now_ts: &str) -> Result<Vec<CallSlot>> {
         let rows = sqlx::query(
             "UPDATE call_slots SET state = 'missed', last_result = COALESCE(last_result, 'window closed'),
-               updated_at = ?1
-             WHERE state = 'waiting' AND window_end < ?1 RETURNING *",
+               updated_at = $1
+             WHERE state = 'waiting' AND window_end < $1 RETURNING *",
         )
         .bind(now_ts)
         .fetch_all(self.pool())
@@ -243,7 +243,7 @@ impl SqliteStore {
     /// The person's slots, newest first.
     pub async fn slots_of(&self, person_id: &str, limit: i64) -> Result<Vec<CallSlot>> {
         let rows = sqlx::query(
-            "SELECT * FROM call_slots WHERE person_id = ?1 ORDER BY due_at DESC, id DESC LIMIT ?2",
+            "SELECT * FROM call_slots WHERE person_id = $1 ORDER BY due_at DESC, id DESC LIMIT $2",
         )
         .bind(person_id)
         .bind(limit.clamp(1, 10_000))
@@ -260,7 +260,7 @@ impl SqliteStore {
         until: &str,
     ) -> Result<Vec<CallSlot>> {
         let rows = sqlx::query(
-            "SELECT * FROM call_slots WHERE person_id = ?1 AND due_at >= ?2 AND due_at < ?3
+            "SELECT * FROM call_slots WHERE person_id = $1 AND due_at >= $2 AND due_at < $3
              ORDER BY due_at, id",
         )
         .bind(person_id)
@@ -273,7 +273,7 @@ impl SqliteStore {
 
     pub async fn attempts_of(&self, person_id: &str, limit: i64) -> Result<Vec<CallAttempt>> {
         let rows = sqlx::query(
-            "SELECT * FROM call_attempts WHERE person_id = ?1 ORDER BY id DESC LIMIT ?2",
+            "SELECT * FROM call_attempts WHERE person_id = $1 ORDER BY id DESC LIMIT $2",
         )
         .bind(person_id)
         .bind(limit.clamp(1, 10_000))
@@ -283,10 +283,10 @@ impl SqliteStore {
     }
 }
 
-impl SqliteStore {
+impl SqlStore {
     /// A dial that never reached Twilio still uses up a try.
     pub async fn record_attempt_failure(&self, slot_id: i64) -> Result<()> {
-        sqlx::query("UPDATE call_slots SET attempts = attempts + 1, updated_at = ?2 WHERE id = ?1")
+        sqlx::query("UPDATE call_slots SET attempts = attempts + 1, updated_at = $2 WHERE id = $1")
             .bind(slot_id)
             .bind(now())
             .execute(self.pool())
@@ -298,8 +298,8 @@ impl SqliteStore {
     /// verdict comes after the pick-up).
     pub async fn slot_reached_machine(&self, slot_id: i64, answered_by: &str) -> Result<bool> {
         let r = sqlx::query(
-            "UPDATE call_slots SET state = 'machine', lease_until = NULL, last_result = ?2, updated_at = ?3
-             WHERE id = ?1 AND state IN ('dialing', 'calling', 'answered')",
+            "UPDATE call_slots SET state = 'machine', lease_until = NULL, last_result = $2, updated_at = $3
+             WHERE id = $1 AND state IN ('dialing', 'calling', 'answered')",
         )
         .bind(slot_id)
         .bind(answered_by)

@@ -1,0 +1,826 @@
+//! The SQL store: one implementation of [`CallStore`] (and of every other table's
+//! queries) over sqlx's `Any` driver, for SQLite (the default: WAL, `synchronous=FULL`,
+//! so an awaited write is on disk) and PostgreSQL (several instances on one database).
+//!
+//! Queries are written once, in the SQL both accept (`$1` placeholders, `ON CONFLICT`,
+//! `RETURNING`, integers as BIGINT, flags as 0/1); the few that differ branch on
+//! [`Backend`]. Each backend has its own migrations (`migrations/sqlite`,
+//! `migrations/postgres`) with the same numbers and the same columns.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::AnyPool;
+use sqlx::Row;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+
+use crate::*;
+
+/// Which database a [`SqlStore`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names, if it is one haru supports.
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// haru's tables, by name (so no caller spells SQL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Table {
+    Calls,
+    StatusEvents,
+    StreamEvents,
+    Messages,
+    Turns,
+    Jobs,
+    Diaries,
+    Schedules,
+    Moods,
+    QualityReports,
+    People,
+    MemoryItems,
+    Alerts,
+}
+
+impl Table {
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Calls => "calls",
+            Table::StatusEvents => "call_status_events",
+            Table::StreamEvents => "stream_events",
+            Table::Messages => "messages",
+            Table::Turns => "turns",
+            Table::Jobs => "jobs",
+            Table::Diaries => "diaries",
+            Table::Schedules => "schedules",
+            Table::Moods => "moods",
+            Table::QualityReports => "quality_reports",
+            Table::People => "people",
+            Table::MemoryItems => "memory_items",
+            Table::Alerts => "alerts",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    pub(crate) pool: AnyPool,
+    backend: Backend,
+    /// The haru instance this store serves (`None`: a tool, or a test, not a server).
+    instance: Option<Arc<Instance>>,
+}
+
+#[derive(Debug)]
+struct Instance {
+    id: String,
+    /// A heartbeat older than this means the instance is gone.
+    lease: Duration,
+}
+
+pub(crate) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A database URL with its password replaced, for errors and logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => url.split('@').next_back().unwrap_or("").to_string(),
+    }
+}
+
+/// A message with the URL's password removed (drivers may echo parts of the URL).
+pub fn redact_password_in(message: &str, url: &str) -> String {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.password().map(str::to_string))
+    {
+        Some(p) if !p.is_empty() => message.replace(&p, "***"),
+        _ => message.to_string(),
+    }
+}
+
+impl SqlStore {
+    /// Opens (creating a SQLite file if missing) and migrates the database `url` names.
+    pub async fn open(url: &str) -> Result<Self> {
+        let backend =
+            Backend::of_url(url).ok_or_else(|| StoreError::UnsupportedUrl(redact_url(url)))?;
+        sqlx::any::install_default_drivers();
+        let pool = match backend {
+            Backend::Sqlite => {
+                let memory = url.contains(":memory:");
+                let url = if memory || url.contains("mode=") {
+                    url.to_string()
+                } else {
+                    // Create the file if missing, as the prototype did.
+                    format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+                };
+                let opts: AnyConnectOptions = url.parse()?;
+                AnyPoolOptions::new()
+                    // An in-memory database exists per connection; keep exactly one.
+                    .max_connections(if memory { 1 } else { 8 })
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // FULL: a committed transaction survives power loss, so
+                            // "stored" means stored.
+                            for pragma in [
+                                "PRAGMA journal_mode = WAL",
+                                "PRAGMA synchronous = FULL",
+                                "PRAGMA busy_timeout = 10000",
+                                "PRAGMA foreign_keys = ON",
+                            ] {
+                                sqlx::query(pragma).execute(&mut *conn).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect_with(opts)
+                    .await?
+            }
+            Backend::Postgres => {
+                let opts: AnyConnectOptions = url.parse()?;
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(opts)
+                    .await?
+            }
+        };
+        let store = Self {
+            pool,
+            backend,
+            instance: None,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// This store serves instance `id`: streams it claims are recorded as held by it, and
+    /// its calls count as lost once its heartbeat is older than `lease`.
+    pub fn for_instance(mut self, id: &str, lease: Duration) -> Self {
+        self.instance = Some(Arc::new(Instance {
+            id: id.to_string(),
+            lease,
+        }));
+        self
+    }
+
+    pub fn instance_id(&self) -> Option<&str> {
+        self.instance.as_deref().map(|i| i.id.as_str())
+    }
+
+    /// Announces this instance (see [`SqlStore::for_instance`]) with its first heartbeat.
+    pub async fn register_instance(&self, info: &str) -> Result<()> {
+        let Some(id) = self.instance_id() else {
+            return Ok(());
+        };
+        let at = now();
+        sqlx::query(
+            "INSERT INTO instances (id, started_at, heartbeat_at, info) VALUES ($1, $2, $2, $3)
+             ON CONFLICT(id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, stopped_at = NULL",
+        )
+        .bind(id)
+        .bind(&at)
+        .bind(info)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Renews this instance's hold on its calls.
+    pub async fn beat(&self) -> Result<()> {
+        if let Some(id) = self.instance_id() {
+            sqlx::query("UPDATE instances SET heartbeat_at = $2 WHERE id = $1")
+                .bind(id)
+                .bind(now())
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Marks this instance stopped (a clean shutdown). Its calls still open count as lost
+    /// only once its lease runs out, so sessions finishing during the shutdown close
+    /// their own calls.
+    pub async fn retire(&self) -> Result<()> {
+        if let Some(id) = self.instance_id() {
+            sqlx::query("UPDATE instances SET stopped_at = $2 WHERE id = $1")
+                .bind(id)
+                .bind(now())
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The instances that beat within their lease, newest first (for `haru doctor`).
+    pub async fn live_instances(&self) -> Result<Vec<(String, String, String)>> {
+        let rows = sqlx::query(
+            "SELECT id, started_at, heartbeat_at FROM instances
+             WHERE stopped_at IS NULL AND heartbeat_at >= $1 ORDER BY started_at DESC",
+        )
+        .bind(self.stale_before())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get("id"), r.get("started_at"), r.get("heartbeat_at")))
+            .collect())
+    }
+
+    /// Heartbeats older than this are of instances that are gone.
+    fn stale_before(&self) -> String {
+        let lease = self
+            .instance
+            .as_deref()
+            .map(|i| i.lease)
+            .unwrap_or(Duration::from_secs(15));
+        let t = chrono::Utc::now() - chrono::Duration::from_std(lease).unwrap_or_default();
+        t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    }
+
+    /// Sets a call's start and end times: for tests and imports that replay past calls
+    /// (the store otherwise stamps rows with the time of the write).
+    pub async fn backdate_call(
+        &self,
+        call_sid: &str,
+        started_at: &str,
+        ended_at: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE calls SET started_at = $1, ended_at = COALESCE($2, ended_at) WHERE call_sid = $3")
+            .bind(started_at)
+            .bind(ended_at)
+            .bind(call_sid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets when a message was said (see [`SqlStore::backdate_call`]).
+    pub async fn backdate_message(&self, id: i64, at: &str) -> Result<()> {
+        sqlx::query("UPDATE messages SET created_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// How many rows a table holds: for checks that something exists exactly once (tests,
+    /// `haru doctor`).
+    pub async fn count_rows(&self, table: Table) -> Result<i64> {
+        let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {}", table.name()))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// The newest migration applied (the schema version).
+    pub async fn schema_version(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT MAX(version) AS v FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>("v")?.unwrap_or(0))
+    }
+}
+
+fn call_from_row(r: &AnyRow) -> CallRecord {
+    CallRecord {
+        call_sid: r.get("call_sid"),
+        direction: r.get("direction"),
+        from_number: r.get("from_number"),
+        to_number: r.get("to_number"),
+        status: r.get("status"),
+        stream_sid: r.get("stream_sid"),
+        started_at: r.get("started_at"),
+        ended_at: r.get("ended_at"),
+        end_reason: r.get("end_reason"),
+        transcript: r.get("transcript"),
+        person_id: r.get("person_id"),
+    }
+}
+
+fn turn_from_row(r: &AnyRow) -> TurnTiming {
+    TurnTiming {
+        call_sid: r.get("call_sid"),
+        turn_index: r.get("turn_index"),
+        speech_ms: r.get("speech_ms"),
+        stt_ms: r.get("stt_ms"),
+        llm_first_token_ms: r.get("llm_first_token_ms"),
+        llm_total_ms: r.get("llm_total_ms"),
+        tts_first_byte_ms: r.get("tts_first_byte_ms"),
+        first_audio_ms: r.get("first_audio_ms"),
+        total_ms: r.get("total_ms"),
+        barge_in: r.get::<i64, _>("barge_in") != 0,
+        outcome: r.get("outcome"),
+        error: r.get("error"),
+    }
+}
+
+#[async_trait]
+impl CallStore for SqlStore {
+    async fn upsert_call(&self, c: &NewCall) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO calls (call_sid, direction, from_number, to_number, status, stream_token, started_at, person_id)
+             VALUES ($1, $2, $3, $4, COALESCE($5, 'created'), $6, $7,
+                     (SELECT id FROM people WHERE phone = CASE WHEN $2 = 'inbound' THEN $3 ELSE $4 END))
+             ON CONFLICT(call_sid) DO UPDATE SET
+               person_id = COALESCE(calls.person_id, excluded.person_id),
+               from_number = COALESCE(calls.from_number, excluded.from_number),
+               to_number = COALESCE(calls.to_number, excluded.to_number),
+               stream_token = COALESCE(excluded.stream_token, calls.stream_token),
+               status = COALESCE($5, calls.status)",
+        )
+        .bind(&c.call_sid)
+        .bind(&c.direction)
+        .bind(&c.from_number)
+        .bind(&c.to_number)
+        .bind(&c.status)
+        .bind(&c.stream_token)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn stream_token(&self, call_sid: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT stream_token FROM calls WHERE call_sid = $1")
+            .bind(call_sid)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|r| r.get::<Option<String>, _>("stream_token")))
+    }
+
+    async fn record_status(&self, e: &StatusEvent) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO calls (call_sid, status, started_at) VALUES ($1, $2, $3)
+             ON CONFLICT(call_sid) DO UPDATE SET status = CASE
+               WHEN calls.ended_at IS NOT NULL AND $2 != 'completed' THEN calls.status ELSE $2 END",
+        )
+        .bind(&e.call_sid)
+        .bind(&e.call_status)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO call_status_events (call_sid, call_status, call_duration, timestamp, sequence, params_json, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&e.call_sid)
+        .bind(&e.call_status)
+        .bind(e.call_duration)
+        .bind(&e.timestamp)
+        .bind(e.sequence)
+        .bind(&e.params_json)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_stream_event(
+        &self,
+        call_sid: &str,
+        stream_sid: Option<&str>,
+        kind: &str,
+        detail: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO stream_events (call_sid, stream_sid, kind, detail, at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(call_sid)
+        .bind(stream_sid)
+        .bind(kind)
+        .bind(detail)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_stream(&self, call_sid: &str, stream_sid: &str) -> Result<()> {
+        sqlx::query("UPDATE calls SET stream_sid = $2, status = CASE WHEN ended_at IS NULL THEN 'in-progress' ELSE status END WHERE call_sid = $1")
+            .bind(call_sid)
+            .bind(stream_sid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn claim_stream(&self, call_sid: &str, stream_sid: &str) -> Result<bool> {
+        // One statement, so two streams racing for one token cannot both win.
+        let r = sqlx::query(
+            "UPDATE calls SET stream_sid = $2, status = 'in-progress', instance_id = $3
+             WHERE call_sid = $1 AND stream_sid IS NULL AND ended_at IS NULL",
+        )
+        .bind(call_sid)
+        .bind(stream_sid)
+        .bind(self.instance_id())
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn add_message(&self, m: &NewMessage) -> Result<i64> {
+        let r = sqlx::query(
+            "INSERT INTO messages (call_sid, turn_index, role, content, interrupted, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(&m.call_sid)
+        .bind(m.turn_index)
+        .bind(m.role.as_str())
+        .bind(&m.content)
+        .bind(m.interrupted as i64)
+        .bind(now())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(r.get::<i64, _>("id"))
+    }
+
+    async fn record_turn(&self, t: &TurnTiming) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO turns (call_sid, turn_index, speech_ms, stt_ms, llm_first_token_ms, llm_total_ms,
+                tts_first_byte_ms, first_audio_ms, total_ms, barge_in, outcome, error, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             ON CONFLICT(call_sid, turn_index) DO UPDATE SET
+                speech_ms = excluded.speech_ms, stt_ms = excluded.stt_ms,
+                llm_first_token_ms = excluded.llm_first_token_ms, llm_total_ms = excluded.llm_total_ms,
+                tts_first_byte_ms = excluded.tts_first_byte_ms, first_audio_ms = excluded.first_audio_ms,
+                total_ms = excluded.total_ms, barge_in = excluded.barge_in, outcome = excluded.outcome,
+                error = excluded.error",
+        )
+        .bind(&t.call_sid)
+        .bind(t.turn_index)
+        .bind(t.speech_ms)
+        .bind(t.stt_ms)
+        .bind(t.llm_first_token_ms)
+        .bind(t.llm_total_ms)
+        .bind(t.tts_first_byte_ms)
+        .bind(t.first_audio_ms)
+        .bind(t.total_ms)
+        .bind(t.barge_in as i64)
+        .bind(&t.outcome)
+        .bind(&t.error)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn close_call(
+        &self,
+        call_sid: &str,
+        reason: &str,
+        transcript: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE calls SET ended_at = COALESCE(ended_at, $2), end_reason = COALESCE(end_reason, $3),
+               transcript = COALESCE($4, transcript), status = CASE WHEN status IN ('completed','failed','busy','no-answer','canceled') THEN status ELSE 'completed' END
+             WHERE call_sid = $1",
+        )
+        .bind(call_sid)
+        .bind(now())
+        .bind(reason)
+        .bind(transcript)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn call(&self, call_sid: &str) -> Result<Option<CallRecord>> {
+        let row = sqlx::query("SELECT * FROM calls WHERE call_sid = $1")
+            .bind(call_sid)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(call_from_row))
+    }
+
+    async fn list_calls(&self, f: &CallFilter) -> Result<Vec<CallRecord>> {
+        let limit = if f.limit <= 0 { 50 } else { f.limit.min(500) };
+        let rows = sqlx::query(
+            "SELECT * FROM calls
+             WHERE ($1 IS NULL OR started_at >= $1) AND ($2 IS NULL OR started_at < $2)
+               AND ($3 IS NULL OR from_number = $3 OR to_number = $3)
+               AND ($4 IS NULL OR status = $4)
+             ORDER BY started_at DESC, call_sid LIMIT $5 OFFSET $6",
+        )
+        .bind(&f.from)
+        .bind(&f.until)
+        .bind(&f.phone)
+        .bind(&f.status)
+        .bind(limit)
+        .bind(f.offset.max(0))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(call_from_row).collect())
+    }
+
+    async fn messages(&self, call_sid: &str) -> Result<Vec<Message>> {
+        let rows = sqlx::query("SELECT * FROM messages WHERE call_sid = $1 ORDER BY id")
+            .bind(call_sid)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some(Message {
+                    id: r.get("id"),
+                    call_sid: r.get("call_sid"),
+                    turn_index: r.get("turn_index"),
+                    role: Role::parse(r.get::<&str, _>("role"))?,
+                    content: r.get("content"),
+                    interrupted: r.get::<i64, _>("interrupted") != 0,
+                    created_at: r.get("created_at"),
+                })
+            })
+            .collect())
+    }
+
+    async fn turns(&self, call_sid: &str) -> Result<Vec<TurnTiming>> {
+        let rows = sqlx::query("SELECT * FROM turns WHERE call_sid = $1 ORDER BY turn_index")
+            .bind(call_sid)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(turn_from_row).collect())
+    }
+
+    async fn status_events(&self, call_sid: &str) -> Result<Vec<StatusEvent>> {
+        let rows = sqlx::query("SELECT * FROM call_status_events WHERE call_sid = $1 ORDER BY id")
+            .bind(call_sid)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| StatusEvent {
+                call_sid: r.get("call_sid"),
+                call_status: r.get("call_status"),
+                call_duration: r.get("call_duration"),
+                timestamp: r.get("timestamp"),
+                sequence: r.get("sequence"),
+                params_json: r.get("params_json"),
+            })
+            .collect())
+    }
+
+    async fn stream_events(&self, call_sid: &str) -> Result<Vec<StreamEvent>> {
+        let rows = sqlx::query("SELECT * FROM stream_events WHERE call_sid = $1 ORDER BY id")
+            .bind(call_sid)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| StreamEvent {
+                call_sid: r.get("call_sid"),
+                stream_sid: r.get("stream_sid"),
+                kind: r.get("kind"),
+                detail: r.get("detail"),
+                at: r.get("at"),
+            })
+            .collect())
+    }
+
+    async fn caller_holds(&self, phone: &str) -> Result<Vec<u32>> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT holds_json FROM caller_profiles WHERE phone = $1")
+                .bind(phone)
+                .fetch_optional(&self.pool)
+                .await?;
+        // A damaged profile is only a lost habit, not an error for the call.
+        Ok(row
+            .and_then(|(j,)| serde_json::from_str(&j).ok())
+            .unwrap_or_default())
+    }
+
+    async fn lost_calls(&self, before: &str) -> Result<Vec<CallRecord>> {
+        let rows = sqlx::query(
+            "SELECT c.* FROM calls c LEFT JOIN instances i ON i.id = c.instance_id
+             WHERE c.ended_at IS NULL AND c.stream_sid IS NOT NULL
+               AND ((c.instance_id IS NULL AND c.started_at < $1)
+                    OR (c.instance_id IS NOT NULL AND c.instance_id != $3
+                        AND (i.id IS NULL OR i.heartbeat_at < $2)))
+             ORDER BY c.started_at LIMIT 1000",
+        )
+        .bind(before)
+        .bind(self.stale_before())
+        .bind(self.instance_id().unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(call_from_row).collect())
+    }
+
+    async fn held_elsewhere(&self, call_sid: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT c.call_sid FROM calls c JOIN instances i ON i.id = c.instance_id
+             WHERE c.call_sid = $1 AND c.instance_id != $2
+               AND i.heartbeat_at >= $3 AND i.stopped_at IS NULL",
+        )
+        .bind(call_sid)
+        .bind(self.instance_id().unwrap_or(""))
+        .bind(self.stale_before())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    async fn raise_alert(&self, alert: &NewAlert) -> Result<Option<i64>> {
+        self.insert_alert(alert).await
+    }
+
+    async fn save_caller_holds(&self, phone: &str, holds: &[u32]) -> Result<()> {
+        let json = serde_json::to_string(holds).unwrap_or_else(|_| "[]".into());
+        sqlx::query(
+            "INSERT INTO caller_profiles (phone, holds_json, updated_at) VALUES ($1, $2, $3)
+             ON CONFLICT(phone) DO UPDATE SET holds_json = excluded.holds_json,
+                updated_at = excluded.updated_at",
+        )
+        .bind(phone)
+        .bind(json)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn temp_store() -> (SqlStore, crate::test_db::TestDb) {
+        let db = crate::test_db::TestDb::new("store").await.unwrap();
+        (db.open().await.unwrap(), db)
+    }
+
+    #[tokio::test]
+    async fn a_call_and_its_conversation_survive_reopening() {
+        let (s, db) = temp_store().await;
+        s.upsert_call(&NewCall {
+            call_sid: "CA1".into(),
+            direction: "inbound".into(),
+            from_number: Some("+821012345678".into()),
+            stream_token: Some("tok".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        s.add_message(&NewMessage {
+            call_sid: "CA1".into(),
+            turn_index: 1,
+            role: Role::User,
+            content: "안녕하세요".into(),
+            interrupted: false,
+        })
+        .await
+        .unwrap();
+        s.record_turn(&TurnTiming {
+            call_sid: "CA1".into(),
+            turn_index: 1,
+            stt_ms: Some(150),
+            outcome: "answered".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        s.close_call("CA1", "stop", Some("안녕하세요"))
+            .await
+            .unwrap();
+        drop(s);
+
+        let s = db.open().await.unwrap();
+        assert_eq!(s.stream_token("CA1").await.unwrap().as_deref(), Some("tok"));
+        let call = s.call("CA1").await.unwrap().unwrap();
+        assert_eq!(call.status, "completed");
+        assert_eq!(call.transcript.as_deref(), Some("안녕하세요"));
+        // Closing again without a transcript (a failed read) keeps the stored one.
+        s.close_call("CA1", "internal error", None).await.unwrap();
+        let call = s.call("CA1").await.unwrap().unwrap();
+        assert_eq!(call.transcript.as_deref(), Some("안녕하세요"));
+        assert_eq!(call.end_reason.as_deref(), Some("stop"));
+        let msgs = s.messages("CA1").await.unwrap();
+        assert_eq!(msgs.len(), 1);
+        assert_eq!(msgs[0].content, "안녕하세요");
+        assert_eq!(s.turns("CA1").await.unwrap()[0].stt_ms, Some(150));
+        // A caller's pause habits survive a restart.
+        assert!(s.caller_holds("+821012345678").await.unwrap().is_empty());
+        s.save_caller_holds("+821012345678", &[900, 1200])
+            .await
+            .unwrap();
+        s.save_caller_holds("+821012345678", &[900, 1200, 1100])
+            .await
+            .unwrap();
+        drop(s);
+        let s = db.open().await.unwrap();
+        assert_eq!(
+            s.caller_holds("+821012345678").await.unwrap(),
+            [900, 1200, 1100]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_call_binds_one_stream_once_and_none_after_it_ended() {
+        let (s, db) = temp_store().await;
+        let call = |sid: &str| NewCall {
+            call_sid: sid.into(),
+            direction: "inbound".into(),
+            from_number: None,
+            to_number: None,
+            stream_token: Some("tok".into()),
+            status: Some("ringing".into()),
+        };
+        s.upsert_call(&call("CA1")).await.unwrap();
+        // Two streams race for one call: exactly one wins.
+        let (a, b) = tokio::join!(s.claim_stream("CA1", "MZa"), s.claim_stream("CA1", "MZb"));
+        assert_eq!([a.unwrap(), b.unwrap()].iter().filter(|w| **w).count(), 1);
+        assert!(!s.claim_stream("CA1", "MZc").await.unwrap());
+        let rec = s.call("CA1").await.unwrap().unwrap();
+        assert_eq!(rec.status, "in-progress");
+        // A call that ended before any stream takes none afterwards; unknown calls neither.
+        s.upsert_call(&call("CA2")).await.unwrap();
+        s.close_call("CA2", "completed", None).await.unwrap();
+        assert!(!s.claim_stream("CA2", "MZd").await.unwrap());
+        assert!(!s.claim_stream("CA9", "MZe").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn status_events_are_kept_in_order_and_filters_apply() {
+        let (s, db) = temp_store().await;
+        for (i, st) in ["initiated", "ringing", "in-progress", "completed"]
+            .iter()
+            .enumerate()
+        {
+            s.record_status(&StatusEvent {
+                call_sid: "CA2".into(),
+                call_status: st.to_string(),
+                call_duration: (i == 3).then_some(42),
+                timestamp: None,
+                sequence: Some(i as i64),
+                params_json: "{}".into(),
+            })
+            .await
+            .unwrap();
+        }
+        let ev = s.status_events("CA2").await.unwrap();
+        assert_eq!(
+            ev.iter()
+                .map(|e| e.call_status.as_str())
+                .collect::<Vec<_>>(),
+            ["initiated", "ringing", "in-progress", "completed"]
+        );
+        assert_eq!(ev[3].call_duration, Some(42));
+        let f = CallFilter {
+            status: Some("completed".into()),
+            ..Default::default()
+        };
+        assert_eq!(s.list_calls(&f).await.unwrap().len(), 1);
+        let f = CallFilter {
+            status: Some("ringing".into()),
+            ..Default::default()
+        };
+        assert!(s.list_calls(&f).await.unwrap().is_empty());
+    }
+}
