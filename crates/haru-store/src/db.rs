@@ -763,7 +763,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_call_binds_one_stream_once_and_none_after_it_ended() {
-        let (s, db) = temp_store().await;
+        let (s, _db) = temp_store().await;
         let call = |sid: &str| NewCall {
             call_sid: sid.into(),
             direction: "inbound".into(),
@@ -788,7 +788,7 @@ mod tests {
 
     #[tokio::test]
     async fn status_events_are_kept_in_order_and_filters_apply() {
-        let (s, db) = temp_store().await;
+        let (s, _db) = temp_store().await;
         for (i, st) in ["initiated", "ringing", "in-progress", "completed"]
             .iter()
             .enumerate()

@@ -303,11 +303,21 @@ async fn a_killed_instance_loses_no_call_and_a_restart_duplicates_nothing() {
     let call = store.call(&a_sid).await.unwrap().unwrap();
     assert_eq!(call.end_reason.as_deref(), Some("server lost"));
     assert!(call.transcript.unwrap_or_default().contains(SAID));
-    wait_jobs(&store, &[a_sid.clone()], Duration::from_secs(30)).await;
+    wait_jobs(
+        &store,
+        std::slice::from_ref(&a_sid),
+        Duration::from_secs(30),
+    )
+    .await;
     assert!(store.diary(&a_sid).await.unwrap().is_some());
     let _ = on_a.await;
 
-    wait_jobs(&store, &[rb.call_sid.clone()], Duration::from_secs(30)).await;
+    wait_jobs(
+        &store,
+        std::slice::from_ref(&rb.call_sid),
+        Duration::from_secs(30),
+    )
+    .await;
 
     // A restarts on the same database: nothing is written twice.
     let before: Vec<i64> = futures::future::join_all(

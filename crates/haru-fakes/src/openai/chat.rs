@@ -414,6 +414,15 @@ async fn whole(shared: &Shared, cfg: &FakeOpenAiConfig, reply: Reply, broken: bo
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+fn echo(heard: &str) -> String {
+    let heard = heard.trim().trim_end_matches(['.', '!', '?', '。']);
+    if heard.is_empty() {
+        "I heard nothing. Could you say that again?".to_owned()
+    } else {
+        format!("I heard: {heard}. Tell me more.")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::tokenize;
@@ -426,14 +435,5 @@ mod tests {
         assert_eq!(tokens[0], "  Hello ");
         assert_eq!(tokens[1], "there,  ");
         assert_eq!(tokens.len(), 5);
-    }
-}
-
-fn echo(heard: &str) -> String {
-    let heard = heard.trim().trim_end_matches(['.', '!', '?', '。']);
-    if heard.is_empty() {
-        "I heard nothing. Could you say that again?".to_owned()
-    } else {
-        format!("I heard: {heard}. Tell me more.")
     }
 }
