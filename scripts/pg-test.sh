@@ -127,6 +127,11 @@ host    all   all   127.0.0.1/32   trust
 EOF
     [[ -z "$user" ]] || chown "$user:" "$data/pg_hba.conf"
 
+    # Tests trade durability for speed; PG_DURABLE=1 (deploy/start.sh) keeps it.
+    local durability="fsync = off
+synchronous_commit = off
+full_page_writes = off"
+    [[ "${PG_DURABLE:-0}" == "1" ]] && durability="fsync = on"
     local attempt started=""
     for attempt in 1 2 3; do
         port="$(free_port)"
@@ -137,9 +142,7 @@ listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$dir'
 max_connections = 200
-fsync = off
-synchronous_commit = off
-full_page_writes = off
+$durability
 EOF
         echo "pg-test: starting on 127.0.0.1:$port (log $log)" >&2
         if ! run_as "$user" "$bin/pg_ctl" -D "$data" -l "$log" -W start >&2; then

@@ -71,6 +71,10 @@ pub struct BenchArgs {
     /// With --eot: how long the (ideal) transcriber takes at each pause.
     #[arg(long, default_value_t = 200)]
     pub eot_stt_delay_ms: u64,
+    /// The database cost of a call's turns instead: N turns of writes (2 messages and a
+    /// turn timing each) on `HARU_BENCH_DATABASE_URL`, else a fresh SQLite file.
+    #[arg(long, value_name = "TURNS")]
+    pub store_writes: Option<usize>,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -82,6 +86,15 @@ pub struct BenchArgs {
 /// Runs `haru bench` with the parsed arguments.
 pub async fn run(args: BenchArgs) -> Result<()> {
     let fixtures = fixtures_dir();
+    if let Some(turns) = args.store_writes {
+        let r = crate::store_writes::run(turns.max(1)).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&r)?);
+        } else {
+            println!("{}", r.table());
+        }
+        return Ok(());
+    }
     if args.eot {
         let delay = args.eot_stt_delay_ms;
         let r = tokio::task::spawn_blocking(move || {

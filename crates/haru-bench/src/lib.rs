@@ -14,6 +14,7 @@ pub mod procstat;
 pub mod report;
 mod run;
 mod server;
+pub mod store_writes;
 pub mod svg;
 pub mod sweep;
 

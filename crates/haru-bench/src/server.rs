@@ -44,6 +44,15 @@ fn unique(tag: &str, ext: &str) -> PathBuf {
     ))
 }
 
+/// The database a bench server uses: `HARU_BENCH_DATABASE_URL` (a PostgreSQL server, to
+/// measure that backend), else a fresh SQLite file.
+fn db_url(db: &Path) -> String {
+    std::env::var("HARU_BENCH_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| format!("sqlite:{}", db.display()))
+}
+
 /// The settings every bench server gets: loopback, fake providers, no greeting (so every
 /// reply is an answer to a caller turn), no webhook signatures.
 fn env_for(addr: &str, openai_base: &str, db: &Path) -> Vec<(String, String)> {
@@ -52,7 +61,7 @@ fn env_for(addr: &str, openai_base: &str, db: &Path) -> Vec<(String, String)> {
         ("API_BASE_URL", format!("http://{addr}")),
         ("OPENAI_BASE_URL", openai_base.to_string()),
         ("OPENAI_API_KEY", "x".into()),
-        ("HARU_DATABASE_URL", format!("sqlite:{}", db.display())),
+        ("HARU_DATABASE_URL", db_url(db)),
         ("HARU_GREETING", String::new()),
         ("HARU_STT_LANGUAGE", "en".into()),
         ("HARU_PAUSE_MS", crate::run::pause_ms().to_string()),
@@ -112,7 +121,7 @@ impl Server {
             url: format!("http://{addr}"),
             pid,
             includes_bench: false,
-            db_url: Some(format!("sqlite:{}", db.display())),
+            db_url: Some(db_url(&db)),
             mode: "child",
             kind: Kind::Child { child, log },
         };
@@ -153,7 +162,7 @@ impl Server {
             url: format!("http://{addr}"),
             pid: Some(std::process::id()),
             includes_bench: true,
-            db_url: Some(format!("sqlite:{}", db.display())),
+            db_url: Some(db_url(&db)),
             mode: "in-process",
             kind: Kind::InProcess { shutdown, join },
         };

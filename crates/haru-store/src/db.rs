@@ -168,7 +168,7 @@ impl SqlStore {
                 let opts: AnyConnectOptions = url.parse()?;
                 AnyPoolOptions::new()
                     .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(10))
+                    .acquire_timeout(Duration::from_secs(5))
                     .connect_with(opts)
                     .await?
             }

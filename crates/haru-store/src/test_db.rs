@@ -85,6 +85,43 @@ impl TestDb {
     pub fn backend(&self) -> Backend {
         Backend::of_url(&self.url).unwrap_or(Backend::Sqlite)
     }
+
+    /// What a database server that goes away looks like to haru: every connection to this
+    /// database is dropped and new ones are refused (PostgreSQL only; `false` on SQLite,
+    /// which has no server to lose). [`TestDb::restore`] lets connections in again.
+    pub async fn cut_off(&self) -> Result<bool> {
+        self.allow_connections(false).await
+    }
+
+    pub async fn restore(&self) -> Result<bool> {
+        self.allow_connections(true).await
+    }
+
+    async fn allow_connections(&self, allow: bool) -> Result<bool> {
+        let Some(server) = std::env::var(TEST_DATABASE_URL)
+            .ok()
+            .filter(|_| self.backend() == Backend::Postgres)
+        else {
+            return Ok(false);
+        };
+        let name = url::Url::parse(&self.url)
+            .map(|u| u.path().trim_start_matches('/').to_string())
+            .unwrap_or_default();
+        let mut conn = sqlx::AnyConnection::connect(&server).await?;
+        sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {allow}"))
+            .execute(&mut conn)
+            .await?;
+        if !allow {
+            // The result (one boolean per backend) is not needed: only that they are gone.
+            sqlx::query(&format!(
+                "SELECT COUNT(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE datname = '{name}'"
+            ))
+            .fetch_all(&mut conn)
+            .await?;
+        }
+        conn.close().await?;
+        Ok(true)
+    }
 }
 
 impl Drop for TestDb {

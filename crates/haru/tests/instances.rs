@@ -344,3 +344,111 @@ async fn a_killed_instance_loses_no_call_and_a_restart_duplicates_nothing() {
     let _ = a2.wait().await;
     drop(b);
 }
+
+#[tokio::test]
+async fn an_unreachable_database_is_one_clear_start_up_error_without_its_password() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = free_port(); // nothing listens there
+    let mut env = HashMap::new();
+    env.insert(
+        "HARU_DATABASE_URL".to_string(),
+        format!("postgres://haru:s3cret-pw@127.0.0.1:{port}/haru"),
+    );
+    env.insert("HARU_API_LOCAL_ONLY".to_string(), "1".to_string());
+    let cfg =
+        haru_server::Config::from_source(&haru_server::config::Source(|k| env.get(k).cloned()))
+            .unwrap();
+    let err = match haru::run::start(cfg, listener, CancellationToken::new()).await {
+        Ok(_) => panic!("started without a database"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("HARU_DATABASE_URL"), "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(!err.contains("s3cret-pw"), "password printed: {err}");
+
+    // And a URL of no supported kind says what is expected.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    env.insert(
+        "HARU_DATABASE_URL".to_string(),
+        "mysql://root:pw@localhost/haru".to_string(),
+    );
+    let cfg =
+        haru_server::Config::from_source(&haru_server::config::Source(|k| env.get(k).cloned()))
+            .unwrap();
+    let err = match haru::run::start(cfg, listener, CancellationToken::new()).await {
+        Ok(_) => panic!("started on mysql"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        err.contains("HARU_DATABASE_URL") && err.contains("postgres://"),
+        "{err}"
+    );
+    assert!(!err.contains(":pw@"), "password printed: {err}");
+}
+
+#[tokio::test]
+async fn a_database_gone_mid_call_costs_its_writes_not_the_conversation() {
+    let db = TestDb::new("db_gone").await.unwrap();
+    if db.backend() != haru_store::Backend::Postgres {
+        // SQLite is a file in this process: there is no server to lose. The PostgreSQL pass
+        // of `make test` (HARU_TEST_DATABASE_URL) runs this.
+        return;
+    }
+    let llm = providers().await;
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    let inst = instance(l, env_for(&db.url, &base, &llm, 15_000)).await;
+    let store = db.open().await.unwrap();
+
+    let turns = vec![
+        fixture("en-dentist.wav"),
+        fixture("en-dentist.wav"),
+        fixture("en-dentist.wav"),
+    ];
+    let call = tokio::spawn(run_call(sim(&inst.base, turns), None));
+    // Once the first answer is stored, the database goes away.
+    common::eventually("first answer stored", Duration::from_secs(30), || {
+        let store = &store;
+        async move {
+            let calls = store
+                .list_calls(&haru_store::CallFilter::default())
+                .await
+                .unwrap();
+            match calls.first() {
+                Some(c) => store
+                    .messages(&c.call_sid)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .any(|m| m.role == Role::Assistant),
+                None => false,
+            }
+        }
+    })
+    .await;
+    drop(store);
+    assert!(db.cut_off().await.unwrap());
+    let report = call.await.unwrap().expect("the call went on");
+    // The caller was answered after the database had gone, too.
+    assert_eq!(report.turns.len(), 3, "{report:?}");
+    for t in &report.turns {
+        assert!(
+            t.reply.latency_ms.is_some() && t.reply.bot_audio_ms > 0,
+            "every turn answered: {report:?}"
+        );
+    }
+    let metrics = reqwest::get(format!("{}/metrics", inst.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let errors: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("haru_store_errors_total"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(errors >= 1.0, "failed writes counted: {metrics}");
+    assert!(db.restore().await.unwrap());
+}
