@@ -128,19 +128,21 @@ async fn wait_jobs(store: &SqlStore, sids: &[String], within: Duration) {
 async fn webhook_on_one_instance_stream_on_the_other_everything_stored_once() {
     let db = TestDb::new("instances").await.unwrap();
     let llm = providers().await;
-    let la = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let lb = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (a_url, b_url) = (
-        format!("http://{}", la.local_addr().unwrap()),
-        format!("http://{}", lb.local_addr().unwrap()),
+    let (a_addr, b_addr) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
     );
-    // A's TwiML sends the stream to B and B's to A: every call crosses instances.
-    let a = instance(la, env_for(&db.url, &b_url, &llm, 15_000)).await;
-    let b = instance(lb, env_for(&db.url, &a_url, &llm, 15_000)).await;
+    let (a_url, b_url) = (format!("http://{a_addr}"), format!("http://{b_addr}"));
+    // Two `haru serve` processes. A's TwiML sends the stream to B and B's to A: every call
+    // crosses instances.
+    let mut a = serve_process(&env_for(&db.url, &b_url, &llm, 15_000), &a_addr);
+    let mut b = serve_process(&env_for(&db.url, &a_url, &llm, 15_000), &b_addr);
+    wait_healthy(&a_url).await;
+    wait_healthy(&b_url).await;
     let store = db.open().await.unwrap();
 
     let calls = (0..10).map(|i| {
-        let on = if i % 2 == 0 { &a.base } else { &b.base };
+        let on = if i % 2 == 0 { &a_url } else { &b_url };
         run_call(sim(on, vec![fixture("en-dentist.wav")]), None)
     });
     let reports = futures::future::join_all(calls).await;
@@ -184,9 +186,12 @@ async fn webhook_on_one_instance_stream_on_the_other_everything_stored_once() {
     ] {
         assert_eq!(store.count_rows(table).await.unwrap(), n, "{table:?}");
     }
-    // Both instances took part, both are alive in the database.
+    // Both instances are alive in the database.
     assert_eq!(store.live_instances().await.unwrap().len(), 2);
-    drop((a.running.server, b.running.server));
+    for p in [&mut a, &mut b] {
+        p.start_kill().unwrap();
+        let _ = p.wait().await;
+    }
 }
 
 /// `haru serve` as a child process, to be killed with SIGKILL.
