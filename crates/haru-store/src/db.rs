@@ -318,6 +318,40 @@ impl SqlStore {
         Ok(row.try_get("n")?)
     }
 
+    /// Every table and its columns in order (migration bookkeeping left out): what the two
+    /// backends' migrations must agree on, checked by a test on both.
+    pub async fn schema(&self) -> Result<Vec<(String, Vec<String>)>> {
+        let rows = match self.backend {
+            Backend::Sqlite => {
+                sqlx::query(
+                    "SELECT m.name AS t, p.name AS c FROM sqlite_master m, pragma_table_info(m.name) p
+                     WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name != '_sqlx_migrations'
+                     ORDER BY m.name, p.cid",
+                )
+                .fetch_all(&self.pool)
+                .await?
+            }
+            Backend::Postgres => {
+                sqlx::query(
+                    "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns
+                     WHERE table_schema = current_schema() AND table_name != '_sqlx_migrations'
+                     ORDER BY table_name, ordinal_position",
+                )
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        let mut out: Vec<(String, Vec<String>)> = Vec::new();
+        for r in rows {
+            let (t, c): (String, String) = (r.try_get("t")?, r.try_get("c")?);
+            match out.last_mut() {
+                Some((last, cols)) if *last == t => cols.push(c),
+                _ => out.push((t, vec![c])),
+            }
+        }
+        Ok(out)
+    }
+
     /// The newest migration applied (the schema version).
     pub async fn schema_version(&self) -> Result<i64> {
         let row = sqlx::query("SELECT MAX(version) AS v FROM _sqlx_migrations WHERE success")
@@ -759,6 +793,20 @@ mod tests {
             s.caller_holds("+821012345678").await.unwrap(),
             [900, 1200, 1100]
         );
+    }
+
+    #[tokio::test]
+    async fn both_backends_migrate_to_the_same_tables_and_columns() {
+        let sqlite = SqlStore::open("sqlite::memory:").await.unwrap();
+        let tables = sqlite.schema().await.unwrap();
+        assert!(tables.iter().any(|(t, _)| t == "instances"), "{tables:?}");
+        let calls = &tables.iter().find(|(t, _)| t == "calls").unwrap().1;
+        assert_eq!(calls.first().map(String::as_str), Some("call_sid"));
+        assert_eq!(calls.last().map(String::as_str), Some("instance_id"));
+        // On the PostgreSQL pass (HARU_TEST_DATABASE_URL) the other backend must match.
+        let (s, _db) = temp_store().await;
+        assert_eq!(s.schema().await.unwrap(), tables, "{:?}", s.backend());
+        assert_eq!(s.schema_version().await.unwrap(), 5);
     }
 
     #[tokio::test]
