@@ -178,7 +178,7 @@ impl SweepReport {
         );
         let _ = writeln!(
             s,
-            "{:>6} {:>5} {:>9} {:>6} {:>6} {:>6} {:>6} {:>9} {:>7} {:>8} {:>9}  result",
+            "{:>6} {:>5} {:>9} {:>6} {:>6} {:>6} {:>6} {:>9} {:>7} {:>8} {:>9} {:>9}  result",
             "N",
             "peak",
             "completed",
@@ -189,7 +189,9 @@ impl SweepReport {
             "underrun",
             "CPU%avg",
             "CPU%peak",
-            "KB/call"
+            "KB/call",
+            // The caller side's own load: a saturated bench measures itself.
+            "bench%pk"
         );
         for st in &self.steps {
             let r = &st.report;
