@@ -71,7 +71,7 @@ fn caregiver(spec: &str) -> anyhow::Result<CaregiverInput> {
 pub async fn run(db_url: &str, public_base: &str, cmd: &PeopleCommand) -> anyhow::Result<String> {
     let store = SqlStore::open(db_url)
         .await
-        .with_context(|| format!("opening {db_url}"))?;
+        .with_context(|| format!("opening {}", haru_store::redact_url(db_url)))?;
     let json = |p: &haru_store::companion::Person| -> String {
         let mut v = serde_json::to_value(p).unwrap_or_default();
         if let serde_json::Value::Object(m) = &mut v {

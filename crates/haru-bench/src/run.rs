@@ -421,7 +421,7 @@ async fn progress_loop(c: Arc<Counters>, total: usize, stop: CancellationToken) 
 async fn breakdown(db_url: &str, outcomes: &[CallOutcome]) -> Result<Breakdown> {
     let store = haru_store::open(db_url)
         .await
-        .with_context(|| format!("cannot open {db_url}"))?;
+        .with_context(|| format!("cannot open {}", haru_store::redact_url(db_url)))?;
     let (mut stt, mut llm, mut tts, mut first, mut resid, mut decision) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
     for r in outcomes.iter().filter_map(|o| o.result.as_ref().ok()) {

@@ -247,7 +247,8 @@ async fn close_if_orphaned(state: &AppState, call_sid: &str) {
     }
     let reason = "server lost (completed by Twilio)";
     match haru_session::recover::close_from_store(state.store.as_ref(), call_sid, reason).await {
-        Ok(()) => {
+        Ok(false) => {}
+        Ok(true) => {
             warn!(
                 call_sid,
                 "a call left open by a lost session was closed from its stored messages"

@@ -23,15 +23,18 @@ pub async fn stored_transcript(store: &dyn CallStore, call_sid: &str) -> Option<
     }
 }
 
-/// Closes an open call from what the store holds. A failed read closes it without
-/// touching the transcript (never overwritten with less).
+/// Closes an open call from what the store holds, if it is still open and no other live
+/// instance holds it (`CallStore::close_lost`: checked in the same write, so a session
+/// that closed it meanwhile keeps its own ending). A failed read closes it without
+/// touching the transcript (never overwritten with less). `true`: this closed it, and
+/// its post-call work is the caller's to queue.
 pub async fn close_from_store(
     store: &dyn CallStore,
     call_sid: &str,
     reason: &str,
-) -> haru_store::Result<()> {
+) -> haru_store::Result<bool> {
     let transcript = stored_transcript(store, call_sid).await;
     store
-        .close_call(call_sid, reason, transcript.as_deref())
+        .close_lost(call_sid, reason, transcript.as_deref())
         .await
 }

@@ -184,10 +184,39 @@ impl SqlStore {
 
     async fn migrate(&self) -> Result<()> {
         match self.backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
+            // sqlx holds an advisory lock on PostgreSQL, so instances starting at once
+            // migrate one after the other.
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+            // On SQLite nothing serialises two processes migrating one new file: the
+            // loser of the race fails on a table the winner just made. Look again once the
+            // winner is done; by then every migration is applied and there is nothing to do.
+            Backend::Sqlite => {
+                let mut attempt = 0;
+                loop {
+                    match SQLITE_MIGRATIONS.run(&self.pool).await {
+                        Ok(()) => break,
+                        Err(e) if attempt < 10 => {
+                            attempt += 1;
+                            tracing::debug!(error = %e, attempt, "migration raced; looking again");
+                            tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The row lock a claim's inner `SELECT` takes: on PostgreSQL `FOR UPDATE [OF t] SKIP
+    /// LOCKED`, so concurrent claimers each get a different row instead of queueing on one;
+    /// nothing on SQLite, where a write transaction holds the whole database.
+    pub(crate) fn skip_locked(&self, table: &str) -> String {
+        match (self.backend, table) {
+            (Backend::Sqlite, _) => String::new(),
+            (Backend::Postgres, "") => "FOR UPDATE SKIP LOCKED".into(),
+            (Backend::Postgres, t) => format!("FOR UPDATE OF {t} SKIP LOCKED"),
+        }
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
@@ -212,74 +241,87 @@ impl SqlStore {
         self.instance.as_deref().map(|i| i.id.as_str())
     }
 
+    /// The database's clock plus `plus_ms`, in the store's timestamp format, as SQL: every
+    /// instance's lease is written and judged by this one clock.
+    fn db_clock(&self, plus_ms: u64) -> String {
+        match self.backend {
+            Backend::Sqlite => format!(
+                "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+{:.3} seconds')",
+                plus_ms as f64 / 1000.0
+            ),
+            Backend::Postgres => format!(
+                "to_char((now() AT TIME ZONE 'UTC') + interval '{plus_ms} milliseconds', \
+                 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+            ),
+        }
+    }
+
+    fn lease_ms(&self) -> u64 {
+        self.instance
+            .as_deref()
+            .map(|i| u64::try_from(i.lease.as_millis()).unwrap_or(u64::MAX / 2))
+            .unwrap_or(15_000)
+    }
+
     /// Announces this instance (see [`SqlStore::for_instance`]) with its first heartbeat.
     pub async fn register_instance(&self, info: &str) -> Result<()> {
         let Some(id) = self.instance_id() else {
             return Ok(());
         };
-        let at = now();
-        sqlx::query(
-            "INSERT INTO instances (id, started_at, heartbeat_at, info) VALUES ($1, $2, $2, $3)
-             ON CONFLICT(id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, stopped_at = NULL",
-        )
-        .bind(id)
-        .bind(&at)
-        .bind(info)
-        .execute(&self.pool)
-        .await?;
+        let sql = format!(
+            "INSERT INTO instances (id, started_at, heartbeat_at, lease_until, info)
+             VALUES ($1, {now}, {now}, {until}, $2)",
+            now = self.db_clock(0),
+            until = self.db_clock(self.lease_ms()),
+        );
+        sqlx::query(&sql)
+            .bind(id)
+            .bind(info)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
-    /// Renews this instance's hold on its calls.
+    /// Renews this instance's lease on its calls (its own lease length, the database's clock).
     pub async fn beat(&self) -> Result<()> {
         if let Some(id) = self.instance_id() {
-            sqlx::query("UPDATE instances SET heartbeat_at = $2 WHERE id = $1")
-                .bind(id)
-                .bind(now())
-                .execute(&self.pool)
-                .await?;
+            let sql = format!(
+                "UPDATE instances SET heartbeat_at = {}, lease_until = {} WHERE id = $1",
+                self.db_clock(0),
+                self.db_clock(self.lease_ms())
+            );
+            sqlx::query(&sql).bind(id).execute(&self.pool).await?;
         }
         Ok(())
     }
 
-    /// Marks this instance stopped (a clean shutdown). Its calls still open count as lost
-    /// only once its lease runs out, so sessions finishing during the shutdown close
-    /// their own calls.
+    /// Marks this instance stopped (a clean shutdown; shown by `haru doctor`). Its lease
+    /// still runs: sessions finishing during the shutdown close their own calls, and only
+    /// calls still open when the lease runs out count as lost.
     pub async fn retire(&self) -> Result<()> {
         if let Some(id) = self.instance_id() {
-            sqlx::query("UPDATE instances SET stopped_at = $2 WHERE id = $1")
-                .bind(id)
-                .bind(now())
-                .execute(&self.pool)
-                .await?;
+            let sql = format!(
+                "UPDATE instances SET stopped_at = {} WHERE id = $1",
+                self.db_clock(0)
+            );
+            sqlx::query(&sql).bind(id).execute(&self.pool).await?;
         }
         Ok(())
     }
 
-    /// The instances that beat within their lease, newest first (for `haru doctor`).
+    /// The instances whose lease still runs and that have not stopped, newest first (for
+    /// `haru doctor`): id, start, last heartbeat.
     pub async fn live_instances(&self) -> Result<Vec<(String, String, String)>> {
-        let rows = sqlx::query(
+        let sql = format!(
             "SELECT id, started_at, heartbeat_at FROM instances
-             WHERE stopped_at IS NULL AND heartbeat_at >= $1 ORDER BY started_at DESC",
-        )
-        .bind(self.stale_before())
-        .fetch_all(&self.pool)
-        .await?;
+             WHERE stopped_at IS NULL AND lease_until >= {} ORDER BY started_at DESC",
+            self.db_clock(0)
+        );
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
         Ok(rows
             .iter()
             .map(|r| (r.get("id"), r.get("started_at"), r.get("heartbeat_at")))
             .collect())
-    }
-
-    /// Heartbeats older than this are of instances that are gone.
-    fn stale_before(&self) -> String {
-        let lease = self
-            .instance
-            .as_deref()
-            .map(|i| i.lease)
-            .unwrap_or(Duration::from_secs(15));
-        let t = chrono::Utc::now() - chrono::Duration::from_std(lease).unwrap_or_default();
-        t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     }
 
     /// Sets a call's start and end times: for tests and imports that replay past calls
@@ -671,34 +713,63 @@ impl CallStore for SqlStore {
     }
 
     async fn lost_calls(&self, before: &str) -> Result<Vec<CallRecord>> {
-        let rows = sqlx::query(
+        let sql = format!(
             "SELECT c.* FROM calls c LEFT JOIN instances i ON i.id = c.instance_id
              WHERE c.ended_at IS NULL AND c.stream_sid IS NOT NULL
                AND ((c.instance_id IS NULL AND c.started_at < $1)
-                    OR (c.instance_id IS NOT NULL AND c.instance_id != $3
-                        AND (i.id IS NULL OR i.heartbeat_at < $2)))
+                    OR (c.instance_id IS NOT NULL AND c.instance_id != $2
+                        AND (i.id IS NULL OR i.lease_until < {})))
              ORDER BY c.started_at LIMIT 1000",
-        )
-        .bind(before)
-        .bind(self.stale_before())
-        .bind(self.instance_id().unwrap_or(""))
-        .fetch_all(&self.pool)
-        .await?;
+            self.db_clock(0)
+        );
+        let rows = sqlx::query(&sql)
+            .bind(before)
+            .bind(self.instance_id().unwrap_or(""))
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows.iter().map(call_from_row).collect())
     }
 
     async fn held_elsewhere(&self, call_sid: &str) -> Result<bool> {
-        let row = sqlx::query(
+        let sql = format!(
             "SELECT c.call_sid FROM calls c JOIN instances i ON i.id = c.instance_id
-             WHERE c.call_sid = $1 AND c.instance_id != $2
-               AND i.heartbeat_at >= $3 AND i.stopped_at IS NULL",
-        )
-        .bind(call_sid)
-        .bind(self.instance_id().unwrap_or(""))
-        .bind(self.stale_before())
-        .fetch_optional(&self.pool)
-        .await?;
+             WHERE c.call_sid = $1 AND c.instance_id != $2 AND i.lease_until >= {}",
+            self.db_clock(0)
+        );
+        let row = sqlx::query(&sql)
+            .bind(call_sid)
+            .bind(self.instance_id().unwrap_or(""))
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.is_some())
+    }
+
+    async fn close_lost(
+        &self,
+        call_sid: &str,
+        reason: &str,
+        transcript: Option<&str>,
+    ) -> Result<bool> {
+        // One statement: the call is still open and no other live instance holds it, at
+        // the moment of writing. So a session that closed it meanwhile keeps its own
+        // ending, and an instance that is alive after all keeps its call.
+        let sql = format!(
+            "UPDATE calls SET ended_at = $2, end_reason = $3, transcript = COALESCE($4, transcript),
+               status = CASE WHEN status IN ('completed','failed','busy','no-answer','canceled') THEN status ELSE 'completed' END
+             WHERE call_sid = $1 AND ended_at IS NULL
+               AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = calls.instance_id
+                               AND i.id != $5 AND i.lease_until >= {})",
+            self.db_clock(0)
+        );
+        let r = sqlx::query(&sql)
+            .bind(call_sid)
+            .bind(now())
+            .bind(reason)
+            .bind(transcript)
+            .bind(self.instance_id().unwrap_or(""))
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
     }
 
     async fn raise_alert(&self, alert: &NewAlert) -> Result<Option<i64>> {
@@ -807,6 +878,79 @@ mod tests {
         let (s, _db) = temp_store().await;
         assert_eq!(s.schema().await.unwrap(), tables, "{:?}", s.backend());
         assert_eq!(s.schema_version().await.unwrap(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_lost_call_is_closed_once_never_over_its_session_nor_a_live_instance() {
+        let (_s, db) = temp_store().await;
+        let open = |lease_ms: u64, id: &'static str| {
+            let url = db.url.clone();
+            async move {
+                let st = SqlStore::open(&url)
+                    .await
+                    .unwrap()
+                    .for_instance(id, Duration::from_millis(lease_ms));
+                st.register_instance("test").await.unwrap();
+                st
+            }
+        };
+        let a = open(30_000, "a-1").await;
+        let b = open(30_000, "b-1").await;
+        let call = |sid: &str| NewCall {
+            call_sid: sid.into(),
+            direction: "inbound".into(),
+            stream_token: Some("tok".into()),
+            ..Default::default()
+        };
+        a.upsert_call(&call("CA1")).await.unwrap();
+        assert!(a.claim_stream("CA1", "MZ1").await.unwrap());
+        let future = "2999-01-01T00:00:00.000Z";
+        // Held by a live instance: the other one may not close it, nor call it lost.
+        assert!(b.held_elsewhere("CA1").await.unwrap());
+        assert!(!a.held_elsewhere("CA1").await.unwrap());
+        assert!(b.lost_calls(future).await.unwrap().is_empty());
+        assert!(
+            !b.close_lost("CA1", "server lost", Some("less"))
+                .await
+                .unwrap()
+        );
+        // Its session closes it; a sweep afterwards changes nothing.
+        a.close_call("CA1", "hangup", Some("the whole call"))
+            .await
+            .unwrap();
+        assert!(
+            !a.close_lost("CA1", "server lost", Some("less"))
+                .await
+                .unwrap()
+        );
+        let c = a.call("CA1").await.unwrap().unwrap();
+        assert_eq!(c.end_reason.as_deref(), Some("hangup"));
+        assert_eq!(c.transcript.as_deref(), Some("the whole call"));
+        // An instance whose lease ran out: its call is lost, and closed exactly once.
+        let gone = open(1, "c-1").await;
+        gone.upsert_call(&call("CA2")).await.unwrap();
+        assert!(gone.claim_stream("CA2", "MZ2").await.unwrap());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let lost: Vec<String> = b
+            .lost_calls(future)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.call_sid)
+            .collect();
+        assert_eq!(lost, ["CA2"]);
+        assert!(!b.held_elsewhere("CA2").await.unwrap());
+        assert!(
+            b.close_lost("CA2", "server lost", Some("said"))
+                .await
+                .unwrap()
+        );
+        assert!(!a.close_lost("CA2", "server lost", None).await.unwrap());
+        assert_eq!(
+            b.call("CA2").await.unwrap().unwrap().end_reason.as_deref(),
+            Some("server lost")
+        );
+        assert_eq!(b.live_instances().await.unwrap().len(), 2);
     }
 
     #[tokio::test]

@@ -74,12 +74,20 @@ pub trait CallStore: Send + Sync + 'static {
     /// person). `None`: an alert with this dedupe key exists already.
     async fn raise_alert(&self, alert: &NewAlert) -> Result<Option<i64>>;
     /// Calls not ended yet that had a media stream whose session is gone: held by an
-    /// instance whose heartbeat stopped (killed, or shut down), or by no instance and
-    /// started before `before` (RFC 3339; a process that kept no heartbeat).
+    /// instance whose lease ran out (killed, or shut down), or by no instance and started
+    /// before `before` (RFC 3339; a process that kept no heartbeat).
     async fn lost_calls(&self, before: &str) -> Result<Vec<CallRecord>>;
     /// Another instance, still alive, holds this call's stream (so its session will
     /// close it; this instance must not).
     async fn held_elsewhere(&self, call_sid: &str) -> Result<bool>;
+    /// Closes a call whose session is gone, only if it is still open and no other live
+    /// instance holds it (checked in the same write). `false`: nothing was changed.
+    async fn close_lost(
+        &self,
+        call_sid: &str,
+        reason: &str,
+        transcript: Option<&str>,
+    ) -> Result<bool>;
 }
 
 /// Opens the store named by a database URL (`sqlite:path`, `sqlite::memory:` or

@@ -276,6 +276,23 @@ impl CallStore for MemoryStore {
         Ok(())
     }
 
+    async fn close_lost(
+        &self,
+        call_sid: &str,
+        reason: &str,
+        transcript: Option<&str>,
+    ) -> Result<bool> {
+        let open = self
+            .tables()
+            .calls
+            .iter()
+            .any(|c| c.call_sid == call_sid && c.ended_at.is_none());
+        if open {
+            self.close_call(call_sid, reason, transcript).await?;
+        }
+        Ok(open)
+    }
+
     async fn held_elsewhere(&self, _call_sid: &str) -> Result<bool> {
         // One process, no instances: nothing is held elsewhere.
         Ok(false)

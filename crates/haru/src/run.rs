@@ -26,28 +26,30 @@ pub struct Running {
     pub keeper: JoinHandle<()>,
 }
 
-/// This process's instance id: `HARU_INSTANCE_ID`, or the host name and a random suffix
-/// (a restart is a new instance; the old one's calls are closed once its lease runs out).
+/// This run's instance id: a name (`HARU_INSTANCE_ID`, else the host name) and a random
+/// suffix. Every start is a new instance, so a restarted one never mistakes the calls its
+/// previous run left open for its own: they are closed once that run's lease runs out.
 fn instance_id() -> String {
-    if let Ok(id) = std::env::var("HARU_INSTANCE_ID")
-        && !id.trim().is_empty()
-    {
-        return id.trim().to_string();
-    }
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default();
+    let name = std::env::var("HARU_INSTANCE_ID")
+        .ok()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+        })
+        .unwrap_or_else(|| "haru".into());
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
-    if host.is_empty() {
-        format!("haru-{suffix}")
-    } else {
-        format!("{host}-{suffix}")
-    }
+    format!("{name}-{suffix}")
 }
 
-/// Every third of the lease: renew this instance's heartbeat; every half: close the
-/// calls whose instance is gone. Several instances may sweep at once: closing is
-/// idempotent (the first reason and the fullest transcript stay) and so is queueing.
+/// Renews this instance's lease every third of it, on a task of its own (a long sweep
+/// must never let a live instance's lease run out); every half a lease, closes the calls
+/// of instances whose lease ran out. Several instances may sweep at once: a call is closed
+/// by one conditional write (`close_lost`), and only the instance that closed it queues
+/// its post-call jobs (queueing is idempotent besides).
 async fn keep_instance(
     db: Arc<SqlStore>,
     postcall: Arc<PostCall>,
@@ -55,23 +57,31 @@ async fn keep_instance(
     lease: Duration,
     shutdown: CancellationToken,
 ) {
-    let store: &dyn CallStore = db.as_ref();
     let beat_every = (lease / 3).max(Duration::from_millis(200));
     let sweep_every = (lease / 2).max(Duration::from_millis(300));
-    let mut next_sweep = tokio::time::Instant::now() + sweep_every;
+    let beating = {
+        let (db, shutdown) = (db.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(beat_every) => {}
+                    _ = shutdown.cancelled() => break,
+                }
+                if let Err(e) = db.beat().await {
+                    tracing::warn!(error = %e, "instance heartbeat failed");
+                }
+            }
+        })
+    };
+    let store: &dyn CallStore = db.as_ref();
     loop {
-        if tokio::time::Instant::now() >= next_sweep {
-            recover_lost_calls(store, &postcall, &started).await;
-            next_sweep = tokio::time::Instant::now() + sweep_every;
-        }
         tokio::select! {
-            _ = tokio::time::sleep(beat_every) => {}
+            _ = tokio::time::sleep(sweep_every) => {}
             _ = shutdown.cancelled() => break,
         }
-        if let Err(e) = db.beat().await {
-            tracing::warn!(error = %e, "instance heartbeat failed");
-        }
+        recover_lost_calls(store, &postcall, &started).await;
     }
+    let _ = beating.await;
     if let Err(e) = db.retire().await {
         tracing::warn!(error = %e, "could not mark this instance stopped");
     }
@@ -249,8 +259,10 @@ async fn recover_lost_calls(store: &dyn CallStore, postcall: &PostCall, before: 
     for c in calls {
         let sid = &c.call_sid;
         match haru_session::recover::close_from_store(store, sid, "server lost").await {
-            Ok(()) => {
-                tracing::warn!(call_sid = %sid, "closed a call left open by a previous run; queueing its post-call jobs");
+            // Another instance (or the session itself) closed it first.
+            Ok(false) => {}
+            Ok(true) => {
+                tracing::warn!(call_sid = %sid, "closed a call whose instance is gone; queueing its post-call jobs");
                 if let Err(e) = postcall.enqueue_for_call(sid).await {
                     tracing::warn!(call_sid = %sid, error = %e, "could not queue post-call jobs");
                 }

@@ -212,7 +212,7 @@ fn serve_process(env: &HashMap<String, String>, bind: &str) -> tokio::process::C
 }
 
 async fn wait_healthy(base: &str) {
-    common::eventually("instance up", Duration::from_secs(30), || async move {
+    common::eventually("instance up", Duration::from_secs(120), || async move {
         matches!(reqwest::get(format!("{base}/healthz")).await, Ok(r) if r.status().is_success())
     })
     .await;

@@ -55,6 +55,13 @@ async fn leave_open(store: &dyn CallStore, sid: &str) {
 }
 
 async fn start(url: &str) -> (haru::run::Running, String, CancellationToken) {
+    start_with(url, &[]).await
+}
+
+async fn start_with(
+    url: &str,
+    extra: &[(&'static str, &str)],
+) -> (haru::run::Running, String, CancellationToken) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut env: HashMap<&str, String> = HashMap::new();
@@ -63,6 +70,9 @@ async fn start(url: &str) -> (haru::run::Running, String, CancellationToken) {
     env.insert("TWILIO_AUTH_TOKEN", common::AUTH_TOKEN.into());
     // Post-call work has nowhere to go; the jobs only need to be queued.
     env.insert("OPENAI_BASE_URL", "http://127.0.0.1:9/v1".into());
+    for (k, v) in extra {
+        env.insert(k, v.to_string());
+    }
     let cfg =
         haru_server::Config::from_source(&haru_server::config::Source(|k| env.get(k).cloned()))
             .unwrap();
@@ -153,4 +163,36 @@ async fn a_completed_callback_closes_an_open_call_no_session_holds() {
     assert!(c.end_reason.unwrap().starts_with("server lost"));
     assert!(c.transcript.unwrap().contains("오늘 시장에 다녀왔어요"));
     assert_eq!(c.status, "completed");
+}
+
+#[tokio::test]
+async fn a_restart_under_the_same_name_closes_what_its_previous_run_left_open() {
+    let (_db, url) = db().await;
+    let sid = common::call_sid(904);
+    let named = [
+        ("HARU_INSTANCE_ID", "haru-x"),
+        ("HARU_INSTANCE_LEASE_MS", "1000"),
+    ];
+    {
+        let (running, _, stop) = start_with(&url, &named).await;
+        // The stream is claimed by this run's instance, then the run goes away.
+        leave_open(running.store.as_ref(), &sid).await;
+        stop.cancel();
+        let _ = running.keeper.await;
+    }
+    let (running, _, _stop) = start_with(&url, &named).await;
+    // Not the new run's own call: closed once the old run's lease has run out.
+    common::eventually("closed and queued", Duration::from_secs(10), || {
+        let running = &running;
+        let sid = sid.clone();
+        async move {
+            let c = running.store.call(&sid).await.unwrap().unwrap();
+            c.ended_at.is_some()
+                && jobs_for(running, &sid).await == haru_postcall::JobKind::ALL.len()
+        }
+    })
+    .await;
+    let c = running.store.call(&sid).await.unwrap().unwrap();
+    assert_eq!(c.end_reason.as_deref(), Some("server lost"));
+    assert!(c.transcript.unwrap().contains("오늘 시장에 다녀왔어요"));
 }

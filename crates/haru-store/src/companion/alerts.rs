@@ -174,18 +174,24 @@ impl SqlStore {
         .bind(max_attempts)
         .execute(self.pool())
         .await?;
-        let Some(row) = sqlx::query(
+        // The due condition is checked again on the row itself: on PostgreSQL a second
+        // sender that picked the same id re-reads the row after the first one's update and
+        // must then find it no longer due (and SKIP LOCKED steers it to another row).
+        let sql = format!(
             "UPDATE alert_deliveries SET state = 'sending', lease_until = $2, attempts = attempts + 1
              WHERE id = (SELECT id FROM alert_deliveries
                          WHERE (state = 'pending' AND next_at <= $1)
                             OR (state = 'sending' AND lease_until < $1)
-                         ORDER BY next_at LIMIT 1)
+                         ORDER BY next_at LIMIT 1 {})
+               AND ((state = 'pending' AND next_at <= $1) OR (state = 'sending' AND lease_until < $1))
              RETURNING *",
-        )
-        .bind(now_ts)
-        .bind(lease_until)
-        .fetch_optional(self.pool())
-        .await?
+            self.skip_locked("")
+        );
+        let Some(row) = sqlx::query(&sql)
+            .bind(now_ts)
+            .bind(lease_until)
+            .fetch_optional(self.pool())
+            .await?
         else {
             return Ok(None);
         };

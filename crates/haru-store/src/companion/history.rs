@@ -40,7 +40,7 @@ impl SqlStore {
         let rows = sqlx::query(
             "SELECT s.* FROM schedules s JOIN calls c ON c.call_sid = s.call_sid
              WHERE c.person_id = $1 AND ($2 IS NULL OR s.until_utc >= $2)
-             ORDER BY s.local_date, s.local_time, s.id LIMIT $3",
+             ORDER BY s.local_date, COALESCE(s.local_time, ''), s.id LIMIT $3",
         )
         .bind(person_id)
         .bind(upcoming_after)

@@ -85,18 +85,20 @@ impl SqlStore {
         now_ts: &str,
         lease_until: &str,
     ) -> Result<Option<CallSlot>> {
-        let row = sqlx::query(
+        let sql = format!(
             "UPDATE call_slots SET state = 'dialing', lease_until = $2, updated_at = $1
              WHERE id = (SELECT s.id FROM call_slots s JOIN people p ON p.id = s.person_id
                          WHERE s.state = 'waiting' AND s.next_try_at <= $1 AND p.active = 1
-                         ORDER BY s.next_try_at LIMIT 1)
+                         ORDER BY s.next_try_at LIMIT 1 {})
                AND state = 'waiting'
              RETURNING *",
-        )
-        .bind(now_ts)
-        .bind(lease_until)
-        .fetch_optional(self.pool())
-        .await?;
+            self.skip_locked("s")
+        );
+        let row = sqlx::query(&sql)
+            .bind(now_ts)
+            .bind(lease_until)
+            .fetch_optional(self.pool())
+            .await?;
         Ok(row.as_ref().map(slot_from_row))
     }
 

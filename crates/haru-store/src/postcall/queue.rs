@@ -15,7 +15,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::model::*;
-use crate::{Backend, Result, SqlStore};
+use crate::{Result, SqlStore};
 
 /// The store's timestamp format, so string order is time order.
 pub fn ts(t: DateTime<Utc>) -> String {
@@ -79,10 +79,7 @@ impl SqlStore {
     /// lease expired. One statement, so the choice and the claim are atomic.
     pub async fn claim_job(&self, lease: Duration, now: DateTime<Utc>) -> Result<Option<Claim>> {
         let token = uuid::Uuid::new_v4().to_string();
-        let lock = match self.backend() {
-            Backend::Sqlite => "",
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-        };
+        let lock = self.skip_locked("");
         let sql = format!(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = $1,
                     lease_token = $2, updated_at = $3
