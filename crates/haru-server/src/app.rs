@@ -42,7 +42,7 @@ pub struct App {
 
 /// Builds the app with the store named in the config.
 pub async fn build(cfg: Config) -> anyhow::Result<App> {
-    let store = haru_store::open(&cfg.database_url).await?;
+    let store = haru_store::open(cfg.database_url.expose()).await?;
     build_with_store(cfg, store)
 }
 

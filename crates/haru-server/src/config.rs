@@ -26,6 +26,22 @@ impl Secret {
     }
 }
 
+/// `HARU_DATABASE_URL`: its password must never print (`Debug` shows it as `***`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&haru_store::redact_url(&self.0))
+    }
+}
+
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("<redacted>")
@@ -76,7 +92,7 @@ pub struct Config {
     pub bind: SocketAddr,
     pub public_base: PublicBase,
     pub public_base_configured: bool,
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     /// `HARU_INSTANCE_LEASE_MS`: how long an instance's heartbeat holds its calls; after
     /// that, any instance closes them (`server lost`) and queues their post-call jobs.
     pub instance_lease_ms: u64,
@@ -366,7 +382,7 @@ impl Config {
             bind,
             public_base,
             public_base_configured: configured,
-            database_url: s.or("HARU_DATABASE_URL", "sqlite:haru.db"),
+            database_url: DatabaseUrl(s.or("HARU_DATABASE_URL", "sqlite:haru.db")),
             instance_lease_ms: s.parse("HARU_INSTANCE_LEASE_MS", 15_000u64)?.max(1_000),
             log_format,
             api_token: s.opt("HARU_API_TOKEN").map(Secret),
@@ -422,7 +438,7 @@ mod tests {
         assert_eq!(c.bind.to_string(), "0.0.0.0:8000");
         assert_eq!(c.providers.llm_base_url, "https://api.openai.com/v1");
         assert_eq!(c.twilio.api_base, "https://api.twilio.com");
-        assert_eq!(c.database_url, "sqlite:haru.db");
+        assert_eq!(c.database_url.expose(), "sqlite:haru.db");
         assert_eq!(c.session.turn.end_silence_ms, 600);
         assert!(!c.public_base_configured);
     }
@@ -461,10 +477,18 @@ mod tests {
             ("OPENAI_API_KEY", "sk-very-secret"),
             ("TWILIO_AUTH_TOKEN", "tw-very-secret"),
             ("HARU_API_TOKEN", "api-very-secret"),
+            (
+                "HARU_DATABASE_URL",
+                "postgres://haru:db-very-secret@db.internal/haru",
+            ),
         ])
         .unwrap();
         let dump = format!("{c:?}");
         assert!(!dump.contains("very-secret"), "{dump}");
+        assert!(
+            dump.contains("db.internal"),
+            "the database is still named: {dump}"
+        );
         let e = load(&[("TWILIO_AUTH_TOKEN", "tw-very-secret"), ("HARU_BIND", "x")]).unwrap_err();
         assert!(!e.to_string().contains("very-secret"));
     }

@@ -137,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
             let base = cfg.public_base.http_url("");
             println!(
                 "{}",
-                haru_api::people_cli::run(&cfg.database_url, &base, &cmd).await?
+                haru_api::people_cli::run(cfg.database_url.expose(), &base, &cmd).await?
             );
             Ok(())
         }
@@ -155,7 +155,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// The store named by the configuration (same as `haru serve` uses).
 fn database_url() -> anyhow::Result<String> {
-    Ok(Config::from_env()?.database_url)
+    Ok(Config::from_env()?.database_url.expose().to_string())
 }
 
 /// Descriptors kept out of the connection cap for everything else the server opens.

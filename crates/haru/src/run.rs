@@ -120,7 +120,7 @@ pub async fn start(
     let lease = Duration::from_millis(cfg.instance_lease_ms);
     let instance = instance_id();
     let db = Arc::new(
-        (*open_store(&cfg.database_url).await?)
+        (*open_store(cfg.database_url.expose()).await?)
             .clone()
             .for_instance(&instance, lease),
     );
