@@ -97,8 +97,13 @@ struct Instance {
     lease: Duration,
 }
 
+/// The store's timestamp format (RFC 3339, UTC, milliseconds), so string order is time order.
+pub fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 pub(crate) fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    ts(chrono::Utc::now())
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

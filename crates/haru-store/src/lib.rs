@@ -13,7 +13,7 @@ pub mod postcall;
 pub mod test_db;
 
 pub use companion::{AlertKind, Evidence, NewAlert};
-pub use db::{Backend, SqlStore, Table, redact_password_in, redact_url};
+pub use db::{Backend, SqlStore, Table, redact_password_in, redact_url, ts};
 pub use memory::MemoryStore;
 pub use model::*;
 

@@ -66,9 +66,7 @@ impl MemoryStore {
 }
 
 fn now() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+    crate::ts(chrono::Utc::now())
 }
 
 #[async_trait]

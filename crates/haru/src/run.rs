@@ -89,7 +89,7 @@ async fn keep_instance(
 
 /// Opens and migrates the database `HARU_DATABASE_URL` names, and says which one it is
 /// (the password never printed).
-pub async fn open_store(url: &str) -> anyhow::Result<Arc<SqlStore>> {
+pub async fn open_store(url: &str) -> anyhow::Result<SqlStore> {
     let db = SqlStore::open(url).await.map_err(|e| {
         anyhow::anyhow!(
             "HARU_DATABASE_URL={}: cannot open the database: {}",
@@ -107,7 +107,7 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<SqlStore>> {
         database = %haru_store::redact_url(url),
         "store ready"
     );
-    Ok(Arc::new(db))
+    Ok(db)
 }
 
 pub async fn start(
@@ -116,12 +116,12 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
     // Calls that streamed before this moment belong to a process that is gone.
-    let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let started = haru_store::ts(chrono::Utc::now());
     let lease = Duration::from_millis(cfg.instance_lease_ms);
     let instance = instance_id();
     let db = Arc::new(
-        (*open_store(cfg.database_url.expose()).await?)
-            .clone()
+        open_store(cfg.database_url.expose())
+            .await?
             .for_instance(&instance, lease),
     );
     db.register_instance(&format!(

@@ -96,6 +96,15 @@ async fn jobs_for(running: &haru::run::Running, sid: &str) -> usize {
         .len()
 }
 
+/// Waits until the call is closed and every post-call job of it is queued.
+async fn closed_and_queued(running: &haru::run::Running, sid: &str, within: Duration) {
+    common::eventually("closed and queued", within, || async move {
+        let c = running.store.call(sid).await.unwrap().unwrap();
+        c.ended_at.is_some() && jobs_for(running, sid).await == haru_postcall::JobKind::ALL.len()
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_call_left_open_by_a_killed_process_is_closed_at_the_next_start() {
     let (_db, url) = db().await;
@@ -149,16 +158,7 @@ async fn a_completed_callback_closes_an_open_call_no_session_holds() {
     )
     .await;
     assert_eq!(r.status(), 204);
-    common::eventually("closed and queued", Duration::from_secs(5), || {
-        let running = &running;
-        let sid = sid.clone();
-        async move {
-            let c = running.store.call(&sid).await.unwrap().unwrap();
-            c.ended_at.is_some()
-                && jobs_for(running, &sid).await == haru_postcall::JobKind::ALL.len()
-        }
-    })
-    .await;
+    closed_and_queued(&running, &sid, Duration::from_secs(5)).await;
     let c = running.store.call(&sid).await.unwrap().unwrap();
     assert!(c.end_reason.unwrap().starts_with("server lost"));
     assert!(c.transcript.unwrap().contains("오늘 시장에 다녀왔어요"));
@@ -182,16 +182,7 @@ async fn a_restart_under_the_same_name_closes_what_its_previous_run_left_open() 
     }
     let (running, _, _stop) = start_with(&url, &named).await;
     // Not the new run's own call: closed once the old run's lease has run out.
-    common::eventually("closed and queued", Duration::from_secs(10), || {
-        let running = &running;
-        let sid = sid.clone();
-        async move {
-            let c = running.store.call(&sid).await.unwrap().unwrap();
-            c.ended_at.is_some()
-                && jobs_for(running, &sid).await == haru_postcall::JobKind::ALL.len()
-        }
-    })
-    .await;
+    closed_and_queued(&running, &sid, Duration::from_secs(10)).await;
     let c = running.store.call(&sid).await.unwrap().unwrap();
     assert_eq!(c.end_reason.as_deref(), Some("server lost"));
     assert!(c.transcript.unwrap().contains("오늘 시장에 다녀왔어요"));

@@ -6,5 +6,6 @@ mod model;
 mod queue;
 mod results;
 
+pub use crate::ts;
 pub use model::*;
-pub use queue::{backoff, ts};
+pub use queue::backoff;

@@ -114,6 +114,7 @@ pub enum Rerun {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Diary {
     pub call_sid: String,
+    /// The call's local date (`YYYY-MM-DD`), when it started.
     pub local_date: String,
     pub language: String,
     pub title: String,

@@ -15,12 +15,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::model::*;
-use crate::{Result, SqlStore};
-
-/// The store's timestamp format, so string order is time order.
-pub fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+use crate::{Result, SqlStore, ts};
 
 fn after(now: DateTime<Utc>, d: Duration) -> String {
     ts(now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX / 2))

@@ -6,8 +6,8 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::model::*;
-use super::queue::ts;
-use crate::{Result, SqlStore};
+use crate::companion::{json_list, parse_list};
+use crate::{Result, SqlStore, ts};
 
 fn schedule_from_row(r: &AnyRow) -> Schedule {
     Schedule {
@@ -22,10 +22,6 @@ fn schedule_from_row(r: &AnyRow) -> Schedule {
         timezone: r.get("timezone"),
         quote: r.get("quote"),
     }
-}
-
-fn json_list(v: &[String]) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }
 
 async fn save(tx: &mut Transaction<'_, Any>, result: &JobResult, now: &str) -> Result<()> {
@@ -153,8 +149,7 @@ impl SqlStore {
             local_date: r.get("local_date"),
             language: r.get("language"),
             title: r.get("title"),
-            paragraphs: serde_json::from_str(r.get::<&str, _>("paragraphs_json"))
-                .unwrap_or_default(),
+            paragraphs: parse_list(r.get("paragraphs_json")),
         }))
     }
 
@@ -168,7 +163,7 @@ impl SqlStore {
             label: r.get("label"),
             score: r.get("score"),
             reason: r.get("reason"),
-            quotes: serde_json::from_str(r.get::<&str, _>("quotes_json")).unwrap_or_default(),
+            quotes: parse_list(r.get("quotes_json")),
         }))
     }
 
