@@ -214,8 +214,10 @@ pub async fn call_status(
 }
 
 /// Twilio says the call is over. If it streamed and is still open but no session here holds
-/// it and no other live instance does (the process that held it died), close it from the stored messages and hand it to
-/// post-call work, so that day's diary is still written.
+/// it and no other live instance does (the process that held it died), close it from the
+/// stored messages and hand it to post-call work, so that day's diary is still written.
+/// The `held_elsewhere` look comes first so a call another instance serves costs no
+/// transcript read; `close_lost` checks the same again in its one write.
 async fn close_if_orphaned(state: &AppState, call_sid: &str) {
     let here = state
         .active
