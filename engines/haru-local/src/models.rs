@@ -56,9 +56,17 @@ impl Catalog {
             .map(String::from)
             .to_vec();
         let w = stem(whisper);
-        if let Some(size) = w.strip_prefix("ggml-") {
-            stt.push(format!("whisper-{size}"));
+        // `ggml-base-q8_0` is still Whisper base: its quantisation is not part of the name.
+        let unquantised = w
+            .rsplit_once('-')
+            .filter(|(_, q)| is_quantisation(q))
+            .map(|(base, _)| base.to_string());
+        for name in unquantised.iter().chain(std::iter::once(&w)) {
+            if let Some(size) = name.strip_prefix("ggml-") {
+                stt.push(format!("whisper-{size}"));
+            }
         }
+        stt.extend(unquantised);
         stt.push(w);
 
         let mut taken = std::collections::HashSet::new();
@@ -131,6 +139,23 @@ impl Catalog {
             .chain(self.llm.iter().flatten())
             .chain(&self.tts)
     }
+}
+
+/// The Whisper model haru-local loads when none is named: the q8_0 file the install
+/// script makes (faster, same transcripts), or the f16 one an older install has.
+pub fn default_whisper(models_dir: &Path) -> PathBuf {
+    let q8 = models_dir.join("ggml-base-q8_0.bin");
+    if q8.is_file() {
+        q8
+    } else {
+        models_dir.join("ggml-base.bin")
+    }
+}
+
+/// ggml's quantisation suffixes: `q8_0`, `q5_1`, `q4_k`, `f16`.
+fn is_quantisation(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some('q' | 'f')) && c.next().is_some_and(|d| d.is_ascii_digit())
 }
 
 fn stem(p: &Path) -> String {
@@ -212,6 +237,17 @@ mod tests {
         );
         assert_eq!(twice.check_llm("x").unwrap(), 0);
         assert!(twice.llm[1].is_empty());
+    }
+
+    #[test]
+    fn a_quantised_whisper_keeps_its_names() {
+        let c = Catalog::new(Path::new("/m/ggml-base-q8_0.bin"), &[], &[]);
+        for name in ["whisper-1", "whisper-base", "ggml-base", "ggml-base-q8_0"] {
+            assert!(c.stt.contains(&name.to_string()), "{name}: {:?}", c.stt);
+        }
+        let plain = Catalog::new(Path::new("/m/ggml-small-en.bin"), &[], &[]);
+        assert!(plain.stt.contains(&"whisper-small-en".to_string()));
+        assert!(!plain.stt.contains(&"ggml-small".to_string()));
     }
 
     #[test]
