@@ -161,12 +161,13 @@ fn warm_phrases(phrases: &PhraseCache, providers: &Providers, s: &haru_session::
     let Ok(rt) = tokio::runtime::Handle::try_current() else {
         return;
     };
-    let texts = vec![
+    let mut texts = vec![
         s.greeting.clone(),
         s.apology.clone(),
         s.goodbye.clone(),
         s.idle_prompt.clone(),
     ];
+    texts.extend(s.acks.iter().cloned());
     rt.spawn(
         phrases
             .clone()

@@ -352,6 +352,17 @@ impl Config {
             language: None,
             safety: safety(s, providers.stt_language.as_deref().unwrap_or("ko")),
             llm_warmup: s.parse("HARU_LLM_WARMUP", d.llm_warmup)?,
+            acks: s
+                .opt("HARU_ACK")
+                .map(|v| {
+                    v.split('|')
+                        .map(|a| a.trim().to_string())
+                        .filter(|a| !a.is_empty())
+                        .collect()
+                })
+                .or_else(|| (s.0)("HARU_ACK").map(|_| Vec::new()))
+                .unwrap_or(d.acks.clone()),
+            ack_after: s.ms("HARU_ACK_AFTER_MS", d.ack_after.as_millis() as u64)?,
         };
         session.validate().map_err(|e| ConfigError {
             var: e.var,

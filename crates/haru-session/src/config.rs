@@ -112,6 +112,11 @@ pub struct SessionConfig {
     /// cache instead of reading the whole prompt first. Off for cloud providers, where it
     /// would only cost tokens.
     pub llm_warmup: bool,
+    /// Short acknowledgements ("네."), one of which plays when an answer is not ready
+    /// `ack_after` after haru took the turn, so a slow answer never starts with silence.
+    /// Taken in turn; empty for none.
+    pub acks: Vec<String>,
+    pub ack_after: Duration,
 }
 
 pub const DEFAULT_SYSTEM_PROMPT: &str = "당신은 따뜻하고 다정한 한국어 말벗입니다. 전화로 상대방의 하루에 대해 묻고, 공감하며 들어 주세요. \
@@ -162,6 +167,8 @@ impl Default for SessionConfig {
             language: None,
             safety: crate::Safety::korean(),
             llm_warmup: false,
+            acks: vec!["네.".into()],
+            ack_after: Duration::from_millis(400),
         }
     }
 }

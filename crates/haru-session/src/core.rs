@@ -90,6 +90,12 @@ struct Reply {
     /// The caller's words began over haru's reply: a lone "응" / "uh-huh" is a backchannel,
     /// stored but not answered.
     over_reply: bool,
+    /// When an acknowledgement plays if the answer has no audio yet (committed answers).
+    ack_due: Option<Instant>,
+    /// Items at the head of the ledger that are the acknowledgement (0 or 1).
+    ack_items: usize,
+    /// The model's own spelling of the acknowledged word ("네,").
+    ack_word: Option<String>,
 }
 
 pub struct CallCore {
@@ -185,6 +191,13 @@ impl CallCore {
             }
             self.actions.push_back(Action::WarmUp(opening));
         }
+        let uncached: Vec<String> = (self.cfg.acks.iter())
+            .filter(|a| !a.is_empty() && self.phrases.lookup(a).is_none())
+            .cloned()
+            .collect();
+        if !uncached.is_empty() {
+            self.actions.push_back(Action::CachePhrases(uncached));
+        }
         if !self.cfg.greeting.is_empty() {
             // The greeting is turn 0; the caller's first turn is 1.
             let text = self.cfg.greeting.clone();
@@ -249,6 +262,12 @@ impl CallCore {
                     histogram!(m::TTS_FIRST_BYTE_SECONDS).record(ms as f64 / 1000.0);
                 }
             }
+            WorkerEvent::AckWord { text } => {
+                if r.ack_items > 0 {
+                    r.ledger.set_text(0, text.clone());
+                }
+                r.ack_word = Some(text);
+            }
             WorkerEvent::SentenceBegin { text } => {
                 let mark = self.mark();
                 r.ledger.begin(mark, Some(text));
@@ -300,6 +319,7 @@ impl CallCore {
         {
             r.ledger.assume_played();
         }
+        self.maybe_ack(now);
         if matches!(self.floor, Floor::Listening)
             && self.detector.voiced_ms() == 0
             && self
@@ -341,6 +361,7 @@ impl CallCore {
             Floor::Replying(r) => {
                 at(r.ledger.next_pump(now));
                 at(played_fallback(r, now));
+                at(self.ack_due(r));
             }
             Floor::Listening if self.detector.voiced_ms() == 0 => {
                 at(self.quiet_since.checked_add(self.cfg.idle_timeout));
@@ -481,6 +502,9 @@ impl CallCore {
             end_requested: false,
             sounds_finished: None,
             over_reply: self.over_reply,
+            ack_due: None,
+            ack_items: 0,
+            ack_word: None,
         }
     }
 
@@ -496,6 +520,9 @@ impl CallCore {
             end_requested: false,
             sounds_finished: None,
             over_reply: false,
+            ack_due: None,
+            ack_items: 0,
+            ack_word: None,
         };
         match self.phrases.lookup(&text) {
             Some(audio) => {
@@ -525,7 +552,48 @@ impl CallCore {
         if r.end_requested {
             self.answer_with_goodbye(r, now);
         } else {
+            if r.purpose == Purpose::Answer && !self.cfg.acks.is_empty() {
+                r.ack_due = now.checked_add(self.cfg.ack_after);
+            }
             self.floor = Floor::Replying(r);
+        }
+    }
+
+    /// The acknowledgement this reply would play now, if it is due: the answer has no
+    /// audio yet and is going to be one (its words are in, not empty, not failed).
+    fn ack_due(&self, r: &Reply) -> Option<Instant> {
+        let due = r.ack_due?;
+        let answering = r.purpose == Purpose::Answer
+            && r.producing
+            && r.ledger.is_empty()
+            && r.record.errors.is_empty()
+            && r.record
+                .transcript
+                .as_deref()
+                .is_some_and(|t| !t.is_empty());
+        answering.then_some(due)
+    }
+
+    /// Plays the acknowledgement ahead of a slow answer (see `SessionConfig::acks`).
+    fn maybe_ack(&mut self, now: Instant) {
+        let Floor::Replying(r) = &self.floor else {
+            return;
+        };
+        if !self.ack_due(r).is_some_and(|t| now >= t) {
+            return;
+        }
+        let n = self.cfg.acks.len().max(1);
+        let text = self.cfg.acks[(r.turn.unsigned_abs() as usize) % n].clone();
+        let audio = self.phrases.lookup(&text);
+        let mark = self.mark();
+        if let Floor::Replying(r) = &mut self.floor {
+            r.ack_due = None;
+            // Not cached (TTS was down): no acknowledgement rather than a late one.
+            if let Some(audio) = audio {
+                let words = r.ack_word.clone().unwrap_or(text);
+                r.ledger.push_clip(mark, Some(words), &audio);
+                r.ack_items = 1;
+            }
         }
     }
 
@@ -737,6 +805,7 @@ impl CallCore {
             outcome,
             heard: "",
             first_audio: None,
+            answer_audio: None,
             barge_in: false,
             now,
         });
@@ -832,6 +901,7 @@ impl CallCore {
             outcome,
             heard: &heard.text,
             first_audio: r.ledger.first_sent(),
+            answer_audio: r.ledger.first_sent_from(r.ack_items),
             barge_in,
             now,
         });

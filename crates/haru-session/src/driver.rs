@@ -233,6 +233,20 @@ impl Session {
                             let _ = tokio::time::timeout(timeout, warm).await;
                         });
                     }
+                    Action::CachePhrases(texts) => {
+                        // One attempt each: a call must not leave a retry loop behind.
+                        let (tts, phrases) = (deps.providers.tts.clone(), deps.phrases.clone());
+                        let timeout = deps.cfg.tts_timeout;
+                        tokio::spawn(async move {
+                            for text in texts {
+                                let synth =
+                                    crate::phrases::synthesize_to_mulaw(tts.as_ref(), &text);
+                                if let Ok(Ok(audio)) = tokio::time::timeout(timeout, synth).await {
+                                    phrases.insert(&text, audio.into());
+                                }
+                            }
+                        });
+                    }
                     Action::Close { reason, transcript } => {
                         return Ended {
                             reason,

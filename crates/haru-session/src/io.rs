@@ -73,6 +73,11 @@ pub enum WorkerEvent {
     TtsFirstByte {
         ms: i64,
     },
+    /// The answer began with this word ("네,"), left unspoken because the acknowledgement
+    /// says it: if one plays, it is stored with the model's own spelling.
+    AckWord {
+        text: String,
+    },
     /// A sentence's audio begins; `Audio` chunks follow, then `SentenceEnd`.
     SentenceBegin {
         text: String,
@@ -118,6 +123,9 @@ pub enum Action {
     /// Send the LLM the conversation's opening (system prompt, greeting) and discard the
     /// answer, so a local model's prompt cache holds it before the caller's first turn.
     WarmUp(Vec<haru_providers::ChatMessage>),
+    /// Synthesise these fixed phrases into the cache, once, in the background (an
+    /// acknowledgement in a language the server did not cache at start-up).
+    CachePhrases(Vec<String>),
     /// The call is over: close its record with this transcript. Always the last action.
     Close {
         reason: String,

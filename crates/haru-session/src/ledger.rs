@@ -33,6 +33,8 @@ struct Item {
     heard: bool,
     /// When its first frame plays at the caller (our playout clock).
     first_due: Option<Instant>,
+    /// When its first frame was sent.
+    first_sent: Option<Instant>,
     /// When its last sent frame has finished playing.
     end_due: Option<Instant>,
 }
@@ -69,6 +71,7 @@ impl Ledger {
             mark_sent: false,
             heard: false,
             first_due: None,
+            first_sent: None,
             end_due: None,
         });
     }
@@ -114,6 +117,18 @@ impl Ledger {
         self.first_sent
     }
 
+    /// Replaces the words of item `index` (the same sound, spelled as the model wrote it).
+    pub fn set_text(&mut self, index: usize, text: String) {
+        if let Some(item) = self.items.get_mut(index) {
+            item.text = Some(text);
+        }
+    }
+
+    /// When the first audio of the items from `index` on was sent.
+    pub fn first_sent_from(&self, index: usize) -> Option<Instant> {
+        self.items.iter().skip(index).find_map(|i| i.first_sent)
+    }
+
     pub fn audio_sent(&self) -> bool {
         self.first_sent.is_some()
     }
@@ -140,6 +155,7 @@ impl Ledger {
                 self.clock = Some(clock);
                 if item.sent > start {
                     self.first_sent.get_or_insert(now);
+                    item.first_sent.get_or_insert(now);
                     item.end_due = Some(clock);
                     out.push(Output::Audio(item.audio[start..item.sent].to_vec()));
                 }

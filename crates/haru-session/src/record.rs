@@ -97,6 +97,7 @@ impl TurnRecord {
             llm_total_ms: self.llm_total_ms,
             tts_first_byte_ms: self.tts_first_ms,
             first_audio_ms: since(fin.first_audio),
+            answer_audio_ms: since(fin.answer_audio),
             total_ms: since(Some(fin.now)),
             barge_in: fin.barge_in,
             outcome: fin.outcome.as_str().to_string(),
@@ -134,6 +135,8 @@ pub struct Finish<'a> {
     pub outcome: Outcome,
     pub heard: &'a str,
     pub first_audio: Option<Instant>,
+    /// The first audio of the answer itself, after any acknowledgement.
+    pub answer_audio: Option<Instant>,
     /// The caller talked over it (not: the call ended or haru said goodbye meanwhile).
     pub barge_in: bool,
     pub now: Instant,

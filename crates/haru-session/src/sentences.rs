@@ -2,7 +2,8 @@
 //!
 //! A piece ends at a sentence end (. ! ? … 。 ! ? and a newline) followed by whitespace or
 //! the end of the stream; a piece that grows past `max_chars` is cut at its last comma
-//! or space so a long first clause does not delay the first audio.
+//! or space. The first piece is cut sooner, at a comma or after a few words, so a long
+//! first sentence does not delay the first audio.
 
 pub struct SentenceSplitter {
     buf: String,
@@ -13,6 +14,10 @@ pub struct SentenceSplitter {
 /// The first piece may end at a clause boundary once it has this many characters: the
 /// caller hears the start of the answer while the LLM is still writing its first sentence.
 const FIRST_CLAUSE_MIN_CHARS: usize = 12;
+/// …or at a word boundary once it has this many. A small local model writes ~10 tokens a
+/// second, so waiting for a 40-character Korean sentence costs two seconds of silence; a
+/// TTS that streams (Kokoro in haru-local) cuts its own first chunk the same way.
+const FIRST_WORDS_MIN_CHARS: usize = 16;
 
 const ENDS: &[char] = &['.', '!', '?', '…', '。', '！', '？', '\n'];
 const CLAUSE: &[char] = &[',', '、', '，', ';', ':'];
@@ -59,7 +64,8 @@ impl SentenceSplitter {
         out
     }
 
-    /// A clause mark followed by whitespace, at least `FIRST_CLAUSE_MIN_CHARS` in.
+    /// A clause mark followed by whitespace, at least `FIRST_CLAUSE_MIN_CHARS` in, or a
+    /// space after `FIRST_WORDS_MIN_CHARS`.
     fn first_clause_end(&self) -> Option<usize> {
         let mut chars = self.buf.char_indices().peekable();
         let mut count = 0;
@@ -70,6 +76,9 @@ impl SentenceSplitter {
                 && chars.peek().is_some_and(|&(_, d)| d.is_whitespace())
             {
                 return Some(i + c.len_utf8());
+            }
+            if count > FIRST_WORDS_MIN_CHARS && c.is_whitespace() {
+                return Some(i);
             }
         }
         None
@@ -129,6 +138,42 @@ impl SentenceSplitter {
             .or_else(|| window.rfind(' ').map(|i| i + 1).filter(|&i| i > 0))
             .unwrap_or(limit)
     }
+}
+
+/// The answer's first piece split around the word an acknowledgement already says:
+/// "네, 날씨가 좋았군요." after the acknowledgement "네." is `(Some("네,"), Some("날씨가
+/// 좋았군요."))`, the word as the model wrote it and what is left to speak (`None` when
+/// nothing is). The word must stand alone ("네" is not taken from "네가 …").
+pub fn split_ack(piece: &str, acks: &[String]) -> (Option<String>, Option<String>) {
+    let text = piece.trim();
+    for ack in acks {
+        let word = ack.trim_matches(|c: char| !c.is_alphanumeric());
+        if word.is_empty() {
+            continue;
+        }
+        let Some(rest) = strip_prefix_caseless(text, word) else {
+            continue;
+        };
+        if rest.chars().next().is_some_and(char::is_alphanumeric) {
+            continue;
+        }
+        let tail = rest.trim_start_matches(|c: char| !c.is_alphanumeric());
+        let lead = text[..text.len() - tail.len()].trim_end().to_string();
+        return (Some(lead), (!tail.is_empty()).then(|| tail.to_string()));
+    }
+    (None, Some(piece.to_string()))
+}
+
+/// `text` after `prefix`, compared without case, char by char.
+fn strip_prefix_caseless<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let mut chars = text.char_indices();
+    for p in prefix.chars() {
+        let (_, c) = chars.next()?;
+        if !c.to_lowercase().eq(p.to_lowercase()) {
+            return None;
+        }
+    }
+    Some(chars.as_str())
 }
 
 #[cfg(test)]
@@ -216,5 +261,71 @@ mod tests {
     #[test]
     fn cjk_full_stop_needs_no_space() {
         assert_eq!(split_all(&["좋아요。그럼"], 80), vec!["좋아요。", "그럼"]);
+    }
+
+    #[test]
+    fn the_acknowledged_word_is_not_said_twice() {
+        let acks = vec!["네.".to_string(), "I see.".to_string()];
+        let split = |p: &str| split_ack(p, &acks);
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(
+            split("네, 날씨가 좋았군요."),
+            (some("네,"), some("날씨가 좋았군요."))
+        );
+        assert_eq!(
+            split("네. 어느 공원에 가셨어요?"),
+            (some("네."), some("어느 공원에 가셨어요?"))
+        );
+        assert_eq!(split("네."), (some("네."), None));
+        assert_eq!(
+            split("I see, that sounds nice."),
+            (some("I see,"), some("that sounds nice."))
+        );
+        // Not the word itself: kept whole.
+        assert_eq!(
+            split("네가 말한 그 공원이요?"),
+            (None, some("네가 말한 그 공원이요?"))
+        );
+        assert_eq!(split("내일 뵐게요."), (None, some("내일 뵐게요.")));
+        assert_eq!(split_ack("네, 좋아요.", &[]), (None, some("네, 좋아요.")));
+    }
+
+    #[test]
+    fn a_long_first_sentence_is_cut_after_a_few_words() {
+        // Qwen's tokens, a few characters each: the first piece leaves after four words,
+        // not when the sentence is done.
+        let mut sp = SentenceSplitter::new(80);
+        let mut out = Vec::new();
+        for t in [
+            "산책을",
+            " 즐기고",
+            " 날씨가",
+            " 좋았으면",
+            " 정말",
+            " 좋은",
+            " 일입니다.",
+            " 어디",
+        ] {
+            out.extend(sp.push(t));
+        }
+        assert_eq!(
+            out,
+            ["산책을 즐기고 날씨가 좋았으면", "정말 좋은 일입니다."]
+        );
+        // Only the first piece: later sentences still end at their full stop.
+        let pieces = split_all(
+            &[
+                "짧아요. ",
+                "두 번째 문장은 조금 더 길게 이어지는 문장입니다. ",
+            ],
+            80,
+        );
+        assert_eq!(
+            pieces,
+            [
+                "짧아요.",
+                "두 번째 문장은 조금 더 길게 이어지는 문장입니다."
+            ]
+        );
     }
 }

@@ -173,6 +173,7 @@ impl Worker {
             };
         let mut splitter = SentenceSplitter::new(self.cfg.sentence_max_chars);
         let mut first = true;
+        let mut said = false;
         loop {
             match tokio::time::timeout(timeout, stream.next()).await {
                 Ok(Some(Ok(token))) => {
@@ -183,7 +184,7 @@ impl Worker {
                         });
                     }
                     for s in splitter.push(&token) {
-                        let _ = sentences.send(s);
+                        self.send_piece(s, &mut said, &sentences);
                     }
                 }
                 Ok(None) => break,
@@ -193,9 +194,28 @@ impl Worker {
             }
         }
         if let Some(rest) = splitter.finish() {
-            let _ = sentences.send(rest);
+            self.send_piece(rest, &mut said, &sentences);
         }
         (elapsed(), None)
+    }
+
+    /// Queues a piece for speech. The first one loses the word an acknowledgement may
+    /// say for it (whether or not one plays: "날씨가 좋았군요." reads well alone); the core
+    /// hears of the word, so that what is stored as said is the model's own text.
+    fn send_piece(&self, piece: String, said: &mut bool, out: &mpsc::UnboundedSender<String>) {
+        let rest = if *said {
+            Some(piece)
+        } else {
+            let (lead, rest) = crate::sentences::split_ack(&piece, &self.cfg.acks);
+            if let Some(word) = lead {
+                self.emit(WorkerEvent::AckWord { text: word });
+            }
+            rest
+        };
+        if let Some(p) = rest {
+            *said = true;
+            let _ = out.send(p);
+        }
     }
 
     async fn synthesize_sentences(

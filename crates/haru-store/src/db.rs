@@ -434,6 +434,7 @@ fn turn_from_row(r: &AnyRow) -> TurnTiming {
         llm_total_ms: r.get("llm_total_ms"),
         tts_first_byte_ms: r.get("tts_first_byte_ms"),
         first_audio_ms: r.get("first_audio_ms"),
+        answer_audio_ms: r.get("answer_audio_ms"),
         total_ms: r.get("total_ms"),
         barge_in: r.get::<i64, _>("barge_in") != 0,
         outcome: r.get("outcome"),
@@ -566,14 +567,15 @@ impl CallStore for SqlStore {
     async fn record_turn(&self, t: &TurnTiming) -> Result<()> {
         sqlx::query(
             "INSERT INTO turns (call_sid, turn_index, speech_ms, stt_ms, llm_first_token_ms, llm_total_ms,
-                tts_first_byte_ms, first_audio_ms, total_ms, barge_in, outcome, error, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                tts_first_byte_ms, first_audio_ms, total_ms, barge_in, outcome, error, created_at,
+                answer_audio_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
              ON CONFLICT(call_sid, turn_index) DO UPDATE SET
                 speech_ms = excluded.speech_ms, stt_ms = excluded.stt_ms,
                 llm_first_token_ms = excluded.llm_first_token_ms, llm_total_ms = excluded.llm_total_ms,
                 tts_first_byte_ms = excluded.tts_first_byte_ms, first_audio_ms = excluded.first_audio_ms,
                 total_ms = excluded.total_ms, barge_in = excluded.barge_in, outcome = excluded.outcome,
-                error = excluded.error",
+                error = excluded.error, answer_audio_ms = excluded.answer_audio_ms",
         )
         .bind(&t.call_sid)
         .bind(t.turn_index)
@@ -588,6 +590,7 @@ impl CallStore for SqlStore {
         .bind(&t.outcome)
         .bind(&t.error)
         .bind(now())
+        .bind(t.answer_audio_ms)
         .execute(&self.pool)
         .await?;
         Ok(())

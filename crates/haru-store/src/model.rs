@@ -109,7 +109,12 @@ pub struct TurnTiming {
     pub llm_first_token_ms: Option<i64>,
     pub llm_total_ms: Option<i64>,
     pub tts_first_byte_ms: Option<i64>,
+    /// The caller's first sound of haru: the acknowledgement when one played first.
     pub first_audio_ms: Option<i64>,
+    /// The first audio of the answer itself (equal to `first_audio_ms` without an
+    /// acknowledgement).
+    #[serde(default)]
+    pub answer_audio_ms: Option<i64>,
     pub total_ms: Option<i64>,
     pub barge_in: bool,
     /// `answered`, `interrupted`, `empty_transcript`, `error`, `goodbye`...

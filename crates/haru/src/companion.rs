@@ -77,6 +77,7 @@ impl haru_server::CallHooks for Hooks {
             cfg.apology = texts.apology;
             cfg.idle_prompt = texts.idle_prompt;
             cfg.end_keywords = texts.end_keywords;
+            cfg.acks = texts.acks;
         }
         cfg.language = Some(persona.language.clone());
         cfg.safety = self.cfg.safety_for(&persona.language).clone();

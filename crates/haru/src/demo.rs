@@ -312,6 +312,7 @@ fn english_config(map: &mut HashMap<&str, String>) {
         "Sorry, I had a problem. Could you say that again?".into(),
     );
     map.insert("HARU_IDLE_PROMPT", "Are you still there?".into());
+    map.insert("HARU_ACK", "I see.".into());
 }
 
 /// The caller's lines, spoken by haru-local in the caller's voice (WAV, 24 kHz).
@@ -461,19 +462,25 @@ pub fn summary(r: &DemoResult) -> String {
         ));
     }
     s.push_str("────────────────────────────────────────\n⏱️  Per-turn latency (ms)\n");
-    s.push_str("turn  stt  llm-first-token  tts-first-byte  end-of-speech→first-audio  outcome\n");
+    s.push_str(
+        "turn  stt  llm-first-token  tts-first-byte  end-of-speech→first-audio  →answer  outcome\n",
+    );
     for t in &r.turns {
         let f = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
         s.push_str(&format!(
-            "{:>4} {:>4} {:>16} {:>15} {:>26}  {}\n",
+            "{:>4} {:>4} {:>16} {:>15} {:>26} {:>8}  {}\n",
             t.turn_index,
             f(t.stt_ms),
             f(t.llm_first_token_ms),
             f(t.tts_first_byte_ms),
             f(t.first_audio_ms),
+            f(t.answer_audio_ms),
             t.outcome
         ));
     }
+    s.push_str(
+        "(first audio is the acknowledgement \"네.\" when the answer was not ready; →answer is\n the answer itself)\n",
+    );
     s.push_str(&format!(
         "\n🔊 bot audio as the caller heard it: {}\n🧾 call report (JSON): {}\n",
         r.wav_path.display(),

@@ -7,6 +7,7 @@ pub struct Texts {
     pub apology: String,
     pub idle_prompt: String,
     pub end_keywords: Vec<String>,
+    pub acks: Vec<String>,
 }
 
 pub fn texts(language: &str) -> Texts {
@@ -24,6 +25,7 @@ pub fn texts(language: &str) -> Texts {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            acks: vec!["I see.".into()],
         }
     } else {
         let d = haru_session::SessionConfig::default();
@@ -33,6 +35,7 @@ pub fn texts(language: &str) -> Texts {
             apology: d.apology,
             idle_prompt: d.idle_prompt,
             end_keywords: d.end_keywords,
+            acks: d.acks,
         }
     }
 }

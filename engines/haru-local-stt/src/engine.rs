@@ -174,7 +174,7 @@ impl SttEngine {
                 .map_err(|e| SttError::Internal(anyhow!("reading segment: {e:?}")))?;
             text.push_str(&piece);
         }
-        Ok(drop_repeats(&strip_annotations(&text)))
+        Ok(drop_repeats(&unquote(&strip_annotations(&text))))
     }
 }
 
@@ -210,6 +210,27 @@ pub fn drop_repeats(text: &str) -> String {
         out.push(s);
     }
     out.join(" ")
+}
+
+/// What Whisper wraps around speech that is not speech: quotes around the whole text
+/// (`"안녕하세요."`), and U+FFFD where the token budget cut a Hangul syllable in two.
+pub fn unquote(text: &str) -> String {
+    let text: String = text.chars().filter(|&c| c != '\u{FFFD}').collect();
+    let t = text.trim();
+    for (open, close) in [('"', '"'), ('“', '”'), ('\'', '\''), ('「', '」')] {
+        if let Some(inner) = t.strip_prefix(open).and_then(|r| r.strip_suffix(close))
+            && !inner.contains([open, close])
+        {
+            return inner.trim().to_string();
+        }
+        // An opening quote the budget cut before its close.
+        if let Some(inner) = t.strip_prefix(open)
+            && !inner.contains([open, close])
+        {
+            return inner.trim().to_string();
+        }
+    }
+    t.to_string()
 }
 
 /// Drop Whisper's non-speech annotations ("[BLANK_AUDIO]", "( whistling )",
@@ -264,6 +285,19 @@ mod tests {
         assert_eq!(
             strip_annotations(" I do.  I think so."),
             "I do. I think so."
+        );
+    }
+
+    #[test]
+    fn quotes_and_broken_syllables_are_not_words() {
+        assert_eq!(unquote("\"안녕하세요. 날씨가 좋아요. \""), "안녕하세요. 날씨가 좋아요.");
+        assert_eq!(unquote("“Hello there.”"), "Hello there.");
+        assert_eq!(unquote("\"잘 지냈어요"), "잘 지냈어요");
+        assert_eq!(unquote("그가 \"좋다\"고 했어요."), "그가 \"좋다\"고 했어요.");
+        // The budget cut the repeat mid-syllable: the repeat goes, and the broken end.
+        assert_eq!(
+            drop_repeats(&unquote("고마워요, 이제 끊어 오게요. 고마워요, 이제 \u{FFFD}")),
+            "고마워요, 이제 끊어 오게요."
         );
     }
 

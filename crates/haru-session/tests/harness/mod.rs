@@ -145,6 +145,8 @@ pub fn config() -> SessionConfig {
         goodbye: "Goodbye, take care.".into(),
         apology: "Sorry, something went wrong.".into(),
         idle_prompt: "Are you still there?".into(),
+        // The acknowledgement has its own tests (acks.rs).
+        acks: Vec::new(),
         ..SessionConfig::default()
     }
 }
@@ -153,6 +155,8 @@ pub const GREETING_TAG: u8 = 250;
 pub const GOODBYE_TAG: u8 = 251;
 pub const APOLOGY_TAG: u8 = 252;
 pub const IDLE_TAG: u8 = 253;
+/// Every acknowledgement plays as this tag.
+pub const ACK_TAG: u8 = 254;
 
 impl Call {
     /// A call whose fixed phrases are all cached (`cached`), greeting included.
@@ -170,6 +174,11 @@ impl Call {
                 phrases.insert(text, Arc::from(vec![tag; frames * FRAME]));
                 tags.insert(tag, text.clone());
                 tag_len.insert(tag, frames * FRAME);
+            }
+            for text in &cfg.acks {
+                phrases.insert(text, Arc::from(vec![ACK_TAG; 10 * FRAME]));
+                tags.insert(ACK_TAG, text.clone());
+                tag_len.insert(ACK_TAG, 10 * FRAME);
             }
         }
         let cfg = Arc::new(cfg);
