@@ -167,10 +167,25 @@ pub fn provider_error(e: ProviderError) -> Error {
 /// on a bad answer, asks once more with the error, then gives up.
 pub async fn ask<T: DeserializeOwned>(
     chat: &dyn ChatModel,
+    messages: Vec<ChatMessage>,
+    name: &str,
+    schema: Value,
+    validate: impl Fn(&T) -> Result<(), String>,
+) -> Result<T, Error> {
+    ask_preferring(chat, messages, name, schema, validate, |_: &T| Ok(())).await
+}
+
+/// Like [`ask`], with a second check that is a preference, not a rule: an answer that
+/// passes `validate` but not `prefer` ("do not copy the caller's sentences") is sent back
+/// once with the reason, and the second answer is kept if it passes `validate` alone. A
+/// small model that cannot do better still leaves a result.
+pub async fn ask_preferring<T: DeserializeOwned>(
+    chat: &dyn ChatModel,
     mut messages: Vec<ChatMessage>,
     name: &str,
     schema: Value,
     validate: impl Fn(&T) -> Result<(), String>,
+    prefer: impl Fn(&T) -> Result<(), String>,
 ) -> Result<T, Error> {
     // The schema is in the prompt too, for OpenAI-compatible servers that ignore
     // `response_format` (the answer is validated either way).
@@ -179,6 +194,8 @@ pub async fn ask<T: DeserializeOwned>(
     )));
     let mut format = Some(response_format(name, schema));
     let mut last = String::new();
+    // A valid answer that was only not as preferred: kept if the second try is worse.
+    let mut fallback: Option<T> = None;
     for round in 0..2 {
         let answer = match chat.complete(&messages, format.clone()).await {
             Ok(a) => a,
@@ -187,29 +204,46 @@ pub async fn ask<T: DeserializeOwned>(
             Err(e) if format.is_some() && rejects_format(&e) => {
                 tracing::warn!(job = name, error = %e, "structured output unsupported; retrying without");
                 format = None;
-                chat.complete(&messages, None)
-                    .await
-                    .map_err(provider_error)?
+                match chat.complete(&messages, None).await {
+                    Ok(a) => a,
+                    Err(e) => return fallback.ok_or_else(|| provider_error(e)),
+                }
             }
-            Err(e) => return Err(provider_error(e)),
+            Err(e) => return fallback.ok_or_else(|| provider_error(e)),
         };
         let checked = serde_json::from_str::<T>(strip_fence(&answer))
             .map_err(|e| format!("answer is not valid JSON for the schema: {e}"))
             .and_then(|v| validate(&v).map(|()| v));
-        match checked {
-            Ok(v) => return Ok(v),
-            Err(problem) => {
-                tracing::warn!(job = name, round, %problem, "model answer rejected");
-                if round == 0 {
-                    messages.push(ChatMessage::assistant(answer));
-                    messages.push(ChatMessage::user(format!(
-                        "That answer was rejected: {problem}. Reply again with only the JSON \
-                         object, following the schema exactly."
-                    )));
+        let problem = match checked {
+            Ok(v) => match prefer(&v) {
+                Ok(()) => return Ok(v),
+                Err(p) if round == 1 => {
+                    tracing::info!(job = name, problem = %p, "answer kept although not as asked");
+                    return Ok(v);
                 }
-                last = problem;
-            }
+                Err(p) => {
+                    fallback = Some(v);
+                    p
+                }
+            },
+            Err(p) => p,
+        };
+        tracing::warn!(job = name, round, %problem, "model answer rejected");
+        if round == 0 {
+            messages.push(ChatMessage::assistant(answer));
+            messages.push(ChatMessage::user(format!(
+                "That answer was rejected: {problem}. Reply again with only the JSON \
+                 object, following the schema exactly."
+            )));
         }
+        last = problem;
+    }
+    if let Some(v) = fallback {
+        tracing::info!(
+            job = name,
+            "second answer invalid; the first, valid one is kept"
+        );
+        return Ok(v);
     }
     Err(Error::BadAnswer(last))
 }

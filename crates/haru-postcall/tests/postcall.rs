@@ -333,6 +333,42 @@ async fn malformed_answers_are_retried_then_the_job_fails_with_the_error_kept() 
 }
 
 #[tokio::test]
+async fn a_korean_diary_that_copies_the_caller_is_asked_again_but_never_lost() {
+    let said = "오늘 아침에 공원에서 산책을 했는데 날씨가 참 좋았어요.";
+    let copied = json!({"title": "산책", "paragraphs": [said, "좋았다."]}).to_string();
+    let retold = json!({"title": "산책한 날", "paragraphs": [
+        "아침에 공원에서 산책을 했다.", "날씨가 좋아서 기분이 좋았다."]})
+    .to_string();
+    for (name, second, kept) in [
+        ("retold", retold.clone(), "아침에 공원에서 산책을 했다."),
+        // The second answer breaks the schema: the first, valid one stays.
+        ("broken", "{not json".to_string(), said),
+    ] {
+        let db = Db::new(&format!("copied-{name}")).await;
+        let sid = format!("CAC{name}");
+        seed_call(
+            &db.store,
+            &sid,
+            "+821000000009",
+            "2026-11-24T10:00:00.000Z",
+            "2026-11-24T10:01:00.000Z",
+            &[Said(User, said, "2026-11-24T10:00:10.000Z")],
+        )
+        .await;
+        let fake = fake(vec![copied.clone(), second]).await;
+        let pc = postcall(&db.store, &fake, fast_config());
+        pc.rerun_kind(&sid, JobKind::Diary).await.expect("queue");
+        drain(&pc, 10).await;
+        let d = pc.diary(&sid).await.expect("diary").expect("stored");
+        assert_eq!(d.paragraphs[0], kept, "{name}");
+        let reqs = fake.requests_to(Ep::ChatCompletions);
+        assert_eq!(reqs.len(), 2, "{name}: one retry, no more");
+        let retry = format!("{:?}", reqs[1].body);
+        assert!(retry.contains("copies the caller"), "{name}: {retry}");
+    }
+}
+
+#[tokio::test]
 async fn an_llm_outage_waits_and_retries_without_failing_the_job() {
     let db = Db::new("outage").await;
     seed_call(

@@ -45,6 +45,30 @@ fn validate(a: &Answer, language: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// What a diary should not do: copy the caller's sentences as they were said (Qwen 1.5B
+/// lists them in order), or keep the call's greetings and goodbyes. Korean only, where a
+/// diary changes the register ("했어요" becomes "했다"); in English a first-person
+/// sentence may rightly be the same.
+fn prefer(a: &Answer, caller_sentences: &[String], language: &str) -> Result<(), String> {
+    if !language.starts_with("ko") {
+        return Ok(());
+    }
+    for p in &a.paragraphs {
+        let para = crate::transcript::normalise(p);
+        let copied = caller_sentences.iter().find(|s| {
+            let s = crate::transcript::normalise(s);
+            s.chars().count() >= 6 && para.contains(&s)
+        });
+        if let Some(s) = copied {
+            return Err(format!(
+                "the paragraph `{p}` copies the caller's sentence `{s}`; rewrite it in diary \
+                 style ('~했다', '~였다'), without greetings"
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel, language: &str) -> Result<Diary> {
     let date = ctx.local_date();
     // Small local models follow instructions in the language they are to write in far
@@ -53,9 +77,11 @@ pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel, language: &str) ->
         format!(
             "하루라는 다정한 말벗과 나눈 전화 통화에서 그분이 한 말을 바탕으로, 그분의 일기를 한국어로 \
              써 주세요. 그분의 입장에서 1인칭('나는')으로, 짧은 제목과 2~6개의 짧은 문단으로 \
-             씁니다. 대화 문장을 그대로 옮기지 말고 일기처럼 다시 쓰세요(오늘 한 일, 앞으로 \
-             있을 일, 느낀 점). 통화에서 나온 내용만 쓰고, 없는 일이나 이름, 감정은 지어내지 \
-             마세요. 날짜는 {date}입니다. 영어를 쓰지 말고 JSON만 답하세요."
+             씁니다. 대화 문장을 그대로 옮기지 말고 일기체로 다시 쓰세요: 문장은 '~했다', \
+             '~였다', '~있다'로 끝내고, 인사말('안녕하세요', '끊을게요')은 빼고, 오늘 한 일, \
+             앞으로 있을 일, 느낀 점을 씁니다. 예를 들어 '시장에 가서 사과를 샀어요.'는 \
+             '시장에 가서 사과를 샀다.'가 됩니다. 통화에서 나온 내용만 쓰고, 없는 일이나 이름, \
+             감정은 지어내지 마세요. 날짜는 {date}입니다. 영어를 쓰지 말고 JSON만 답하세요."
         )
     } else {
         format!(
@@ -74,9 +100,15 @@ pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel, language: &str) ->
             ctx.caller_lines_for_prompt()
         )),
     ];
-    let a: Answer = schema::ask(chat, messages, "diary", schema::diary(), |a: &Answer| {
-        validate(a, language)
-    })
+    let caller = ctx.sentences(true);
+    let a: Answer = schema::ask_preferring(
+        chat,
+        messages,
+        "diary",
+        schema::diary(),
+        |a: &Answer| validate(a, language),
+        |a: &Answer| prefer(a, &caller, language),
+    )
     .await?;
     Ok(Diary {
         call_sid: ctx.call_sid.clone(),
@@ -126,6 +158,36 @@ mod tests {
         assert!(
             validate(&answer("산책", &["공원을 걸었다.", "공원을 걸었다!"]), "ko").is_err(),
             "the same paragraph twice"
+        );
+    }
+
+    #[test]
+    fn a_korean_diary_retells_rather_than_copies() {
+        let said = vec![
+            "안녕하세요.".to_string(),
+            "오늘 아침에 공원에서 산책을 했는데 날씨가 참 좋았어요.".to_string(),
+        ];
+        let copied = answer(
+            "오늘의 일",
+            &[
+                "안녕하세요. 오늘 아침에 공원에서 산책을 했는데 날씨가 참 좋았어요.",
+                "좋았다.",
+            ],
+        );
+        assert!(prefer(&copied, &said, "ko").is_err());
+        let retold = answer(
+            "산책한 날",
+            &[
+                "오늘 아침에 공원에서 산책을 했다.",
+                "날씨가 참 좋아서 기분이 좋았다.",
+            ],
+        );
+        assert_eq!(prefer(&retold, &said, "ko"), Ok(()));
+        // English first person may repeat the caller's own sentence.
+        let en = answer("Walk", &["I went to the park.", "It was sunny."]);
+        assert_eq!(
+            prefer(&en, &["I went to the park.".to_string()], "en"),
+            Ok(())
         );
     }
 }

@@ -39,13 +39,39 @@ fn validate(ctx: &CallContext, a: &Answer, language: &str) -> Result<(), String>
     Ok(())
 }
 
+/// A reason is a judgement, not the transcript: in Korean it should neither name the
+/// prompt's speaker labels ("Caller", "Haru") nor repeat the caller's sentences.
+fn prefer(ctx: &CallContext, a: &Answer, language: &str) -> Result<(), String> {
+    if !language.starts_with("ko") {
+        return Ok(());
+    }
+    let lower = a.reason.to_lowercase();
+    if lower.contains("caller") || lower.contains("haru") {
+        return Err(
+            "write `reason` about 그분 in Korean, without the labels Caller or Haru".into(),
+        );
+    }
+    let reason = crate::transcript::normalise(&a.reason);
+    for s in ctx.sentences(true) {
+        let n = crate::transcript::normalise(&s);
+        if n.chars().count() >= 8 && reason.contains(&n) {
+            return Err(format!(
+                "`reason` copies the caller's sentence `{s}`; say in your own words why"
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel, language: &str) -> Result<Mood> {
     // Small local models write the language they are told in (see the diary job).
     let instructions = if language.starts_with("ko") {
         format!(
             "이 전화 통화에서 전화를 받은 분의 전반적인 기분을 판단하세요. `label`은 \
              {MOOD_LABELS:?} 중 하나, `score`는 -1(아주 나쁨)부터 1(아주 좋음)까지입니다. \
-             `reason`은 그 이유를 한국어 한 문장으로 씁니다. `quotes`는 그 기분이 드러나는, \
+             `reason`은 그 이유를 한국어 한 문장으로, 그분을 '그분'이라 부르며 대화를 \
+             옮기지 말고 요약해 씁니다(예: '그분은 산책을 즐겁게 다녀와서 기분이 좋아 \
+             보였다.'). `quotes`는 그 기분이 드러나는, \
              그분이 한 말을 그대로 최대 세 개 고릅니다. JSON만 답하세요."
         )
     } else {
@@ -60,12 +86,13 @@ pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel, language: &str) ->
         ChatMessage::system(instructions),
         ChatMessage::user(format!("Transcript:\n{}", ctx.for_prompt())),
     ];
-    let a: Answer = schema::ask(
+    let a: Answer = schema::ask_preferring(
         chat,
         messages,
         "mood",
         schema::mood(&ctx.sentences(true)),
         |a: &Answer| validate(ctx, a, language),
+        |a: &Answer| prefer(ctx, a, language),
     )
     .await?;
     Ok(Mood {
