@@ -3,6 +3,7 @@
 //! Everything here is synchronous, allocation-light and free of I/O so the per-frame path
 //! (decode → resample → VAD) stays in the tens of microseconds.
 
+pub mod decimate;
 pub mod mulaw;
 pub mod pcm_to_mulaw;
 pub mod resample;

@@ -1,9 +1,13 @@
 //! Sample-rate conversion between telephony (8 kHz), VAD/STT (16 kHz) and TTS (24 kHz) rates.
 //!
-//! Wraps rubato's FFT resampler, which is exact for the integer ratios used here. The
-//! streaming form keeps its own input buffer so callers can push any number of samples.
+//! Downsampling by a whole factor (24 → 8 kHz, every reply) uses a fixed polyphase
+//! low-pass (`decimate.rs`): cheaper and without block delay. Other ratios use rubato's FFT
+//! resampler, exact for the integer ratios used here. The streaming form keeps its own
+//! input buffer so callers can push any number of samples.
 
 use rubato::{FftFixedInOut, Resampler};
+
+use crate::decimate::Decimator;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResampleError {
@@ -11,12 +15,23 @@ pub enum ResampleError {
     Construct { from: u32, to: u32, reason: String },
 }
 
-/// A streaming mono resampler: push samples in, get resampled samples out with a fixed delay.
-pub struct StreamResampler {
-    inner: Option<FftFixedInOut<f32>>,
+enum Kind {
+    Same,
+    Down(Decimator),
+    Fft(Box<Fft>),
+}
+
+struct Fft {
+    inner: FftFixedInOut<f32>,
     pending: Vec<f32>,
     scratch_in: Vec<Vec<f32>>,
     scratch_out: Vec<Vec<f32>>,
+}
+
+/// A streaming mono resampler: push samples in, get resampled samples out with a fixed delay
+/// ([`StreamResampler::delay`] output samples; none when downsampling by a whole factor).
+pub struct StreamResampler {
+    kind: Kind,
     from: u32,
     to: u32,
 }
@@ -24,67 +39,74 @@ pub struct StreamResampler {
 impl StreamResampler {
     /// `chunk` is the preferred input block size in samples (e.g. 160 for a 20 ms frame at 8 kHz).
     pub fn new(from: u32, to: u32, chunk: usize) -> Result<Self, ResampleError> {
-        let inner = if from == to {
-            None
+        let kind = if from == to {
+            Kind::Same
+        } else if to > 0 && from > to && from.is_multiple_of(to) {
+            Kind::Down(Decimator::new((from / to) as usize))
         } else {
-            let r = FftFixedInOut::<f32>::new(from as usize, to as usize, chunk.max(1), 1)
+            let inner = FftFixedInOut::<f32>::new(from as usize, to as usize, chunk.max(1), 1)
                 .map_err(|e| ResampleError::Construct {
                     from,
                     to,
                     reason: e.to_string(),
                 })?;
-            Some(r)
+            let (max_in, max_out) = (inner.input_frames_max(), inner.output_frames_max());
+            Kind::Fft(Box::new(Fft {
+                inner,
+                pending: Vec::with_capacity(max_in * 2),
+                scratch_in: vec![Vec::with_capacity(max_in)],
+                scratch_out: vec![vec![0.0; max_out]],
+            }))
         };
-        let (max_in, max_out) = inner
-            .as_ref()
-            .map(|r| (r.input_frames_max(), r.output_frames_max()))
-            .unwrap_or((0, 0));
-        Ok(Self {
-            inner,
-            pending: Vec::with_capacity(max_in * 2),
-            scratch_in: vec![Vec::with_capacity(max_in)],
-            scratch_out: vec![vec![0.0; max_out]],
-            from,
-            to,
-        })
+        Ok(Self { kind, from, to })
     }
 
     pub fn rates(&self) -> (u32, u32) {
         (self.from, self.to)
     }
 
+    /// Output samples by which the stream lags its input.
+    pub fn delay(&self) -> usize {
+        match &self.kind {
+            Kind::Fft(f) => f.inner.output_delay(),
+            Kind::Same | Kind::Down(_) => 0,
+        }
+    }
+
     /// Pushes samples and appends every completed output block to `out`.
     pub fn push(&mut self, input: &[i16], out: &mut Vec<i16>) {
-        let Some(r) = self.inner.as_mut() else {
-            out.extend_from_slice(input);
-            return;
+        let f = match &mut self.kind {
+            Kind::Same => return out.extend_from_slice(input),
+            Kind::Down(d) => return d.push(input, out),
+            Kind::Fft(f) => f,
         };
-        self.pending
-            .extend(input.iter().map(|&s| s as f32 / 32768.0));
-        let need = r.input_frames_next();
+        f.pending.extend(input.iter().map(|&s| s as f32 / 32768.0));
+        let need = f.inner.input_frames_next();
         let mut offset = 0;
-        while self.pending.len() - offset >= need {
-            self.scratch_in[0].clear();
-            self.scratch_in[0].extend_from_slice(&self.pending[offset..offset + need]);
+        while f.pending.len() - offset >= need {
+            f.scratch_in[0].clear();
+            f.scratch_in[0].extend_from_slice(&f.pending[offset..offset + need]);
             // Sizes come from the resampler itself, so processing cannot fail.
             if let Ok((_, produced)) =
-                r.process_into_buffer(&self.scratch_in, &mut self.scratch_out, None)
+                f.inner
+                    .process_into_buffer(&f.scratch_in, &mut f.scratch_out, None)
             {
-                out.extend(self.scratch_out[0][..produced].iter().map(|&v| to_i16(v)));
+                out.extend(f.scratch_out[0][..produced].iter().map(|&v| to_i16(v)));
             }
             offset += need;
         }
-        self.pending.drain(..offset);
+        f.pending.drain(..offset);
     }
 
-    /// Pads with silence to push the buffered tail (and the filter delay) out.
+    /// Pushes the buffered tail (and the filter delay) out, as if silence followed.
     pub fn flush(&mut self, out: &mut Vec<i16>) {
-        let Some(r) = self.inner.as_ref() else {
-            return;
+        let (need, pending) = match &mut self.kind {
+            Kind::Same => return,
+            Kind::Down(d) => return d.flush(out),
+            Kind::Fft(f) => (f.inner.input_frames_next(), f.pending.len()),
         };
-        let need = r.input_frames_next();
-        let delay_in = r.output_delay() * self.from as usize / self.to as usize;
-        let pad = (need - self.pending.len() % need) % need + delay_in.div_ceil(need) * need;
+        let delay_in = self.delay() * self.from as usize / self.to as usize;
+        let pad = (need - pending % need) % need + delay_in.div_ceil(need) * need;
         let silence = vec![0i16; pad];
         self.push(&silence, out);
     }
@@ -103,7 +125,7 @@ pub fn resample(input: &[i16], from: u32, to: u32) -> Result<Vec<i16>, ResampleE
     }
     let chunk = (from as usize / 50).max(1); // 20 ms blocks
     let mut r = StreamResampler::new(from, to, chunk)?;
-    let delay = r.inner.as_ref().map(|i| i.output_delay()).unwrap_or(0);
+    let delay = r.delay();
     let expected = (input.len() as u64 * to as u64 / from as u64) as usize;
     let mut out = Vec::with_capacity(expected + delay * 2);
     r.push(input, &mut out);

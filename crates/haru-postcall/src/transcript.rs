@@ -97,19 +97,25 @@ impl CallContext {
     /// The transcript as the model reads it, one line per message, each with its local
     /// time so the model can tell which day a line was said on in a call over midnight.
     pub fn for_prompt(&self) -> String {
-        self.prompt_lines(false)
+        self.prompt_lines(false, ("Caller", "Haru"))
+    }
+
+    /// The same, with the speakers named in the call's language: a Korean model that reads
+    /// "Caller:" writes "Caller는 …" into a Korean mood or diary; "그분:" it writes as 그분.
+    pub fn for_prompt_in(&self, language: &str) -> String {
+        self.prompt_lines(false, labels(language))
     }
 
     /// Only the caller's lines, in the same form: what their diary is written from (small
     /// models otherwise copy Haru's questions into it as if the caller had said them).
-    pub fn caller_lines_for_prompt(&self) -> String {
-        self.prompt_lines(true)
+    pub fn caller_lines_for_prompt(&self, language: &str) -> String {
+        self.prompt_lines(true, labels(language))
     }
 
-    fn prompt_lines(&self, caller_only: bool) -> String {
+    fn prompt_lines(&self, caller_only: bool, (caller, haru): (&str, &str)) -> String {
         let mut out = String::new();
         for l in self.lines.iter().filter(|l| !caller_only || l.is_caller()) {
-            let who = if l.is_caller() { "Caller" } else { "Haru" };
+            let who = if l.is_caller() { caller } else { haru };
             let at = l
                 .created_at
                 .map(|t| {
@@ -143,6 +149,15 @@ impl CallContext {
 
     pub fn is_empty(&self) -> bool {
         self.lines.iter().all(|l| l.content.trim().is_empty())
+    }
+}
+
+/// Speaker names for a prompt in `language`.
+fn labels(language: &str) -> (&'static str, &'static str) {
+    if language.starts_with("ko") {
+        ("그분", "하루")
+    } else {
+        ("Caller", "Haru")
     }
 }
 

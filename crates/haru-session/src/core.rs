@@ -579,7 +579,7 @@ impl CallCore {
         let Floor::Replying(r) = &self.floor else {
             return;
         };
-        if !self.ack_due(r).is_some_and(|t| now >= t) {
+        if self.ack_due(r).is_none_or(|t| now < t) {
             return;
         }
         let n = self.cfg.acks.len().max(1);

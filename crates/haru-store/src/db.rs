@@ -885,7 +885,7 @@ mod tests {
         // On the PostgreSQL pass (HARU_TEST_DATABASE_URL) the other backend must match.
         let (s, _db) = temp_store().await;
         assert_eq!(s.schema().await.unwrap(), tables, "{:?}", s.backend());
-        assert_eq!(s.schema_version().await.unwrap(), 5);
+        assert_eq!(s.schema_version().await.unwrap(), 6);
     }
 
     #[tokio::test]

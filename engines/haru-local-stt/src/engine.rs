@@ -290,13 +290,21 @@ mod tests {
 
     #[test]
     fn quotes_and_broken_syllables_are_not_words() {
-        assert_eq!(unquote("\"안녕하세요. 날씨가 좋아요. \""), "안녕하세요. 날씨가 좋아요.");
+        assert_eq!(
+            unquote("\"안녕하세요. 날씨가 좋아요. \""),
+            "안녕하세요. 날씨가 좋아요."
+        );
         assert_eq!(unquote("“Hello there.”"), "Hello there.");
         assert_eq!(unquote("\"잘 지냈어요"), "잘 지냈어요");
-        assert_eq!(unquote("그가 \"좋다\"고 했어요."), "그가 \"좋다\"고 했어요.");
+        assert_eq!(
+            unquote("그가 \"좋다\"고 했어요."),
+            "그가 \"좋다\"고 했어요."
+        );
         // The budget cut the repeat mid-syllable: the repeat goes, and the broken end.
         assert_eq!(
-            drop_repeats(&unquote("고마워요, 이제 끊어 오게요. 고마워요, 이제 \u{FFFD}")),
+            drop_repeats(&unquote(
+                "고마워요, 이제 끊어 오게요. 고마워요, 이제 \u{FFFD}"
+            )),
             "고마워요, 이제 끊어 오게요."
         );
     }

@@ -71,6 +71,8 @@ fn prefer(a: &Answer, caller_sentences: &[String], language: &str) -> Result<(),
 
 pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel, language: &str) -> Result<Diary> {
     let date = ctx.local_date();
+    // No sample sentence in the instructions: a 1.5B model copies it into the diary as if it
+    // had been said.
     // Small local models follow instructions in the language they are to write in far
     // better (Qwen 1.5B, told in English to write Korean, mixed English into the diary).
     let instructions = if language.starts_with("ko") {
@@ -79,8 +81,8 @@ pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel, language: &str) ->
              써 주세요. 그분의 입장에서 1인칭('나는')으로, 짧은 제목과 2~6개의 짧은 문단으로 \
              씁니다. 대화 문장을 그대로 옮기지 말고 일기체로 다시 쓰세요: 문장은 '~했다', \
              '~였다', '~있다'로 끝내고, 인사말('안녕하세요', '끊을게요')은 빼고, 오늘 한 일, \
-             앞으로 있을 일, 느낀 점을 씁니다. 예를 들어 '시장에 가서 사과를 샀어요.'는 \
-             '시장에 가서 사과를 샀다.'가 됩니다. 통화에서 나온 내용만 쓰고, 없는 일이나 이름, \
+             앞으로 있을 일, 느낀 점을 씁니다. 말할 때의 '~했어요', '~있어요'는 일기에서 \
+             '~했다', '~있다'가 됩니다. 통화에서 나온 내용만 쓰고, 없는 일이나 이름, \
              감정은 지어내지 마세요. 날짜는 {date}입니다. 영어를 쓰지 말고 JSON만 답하세요."
         )
     } else {
@@ -96,8 +98,13 @@ pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel, language: &str) ->
     let messages = vec![
         ChatMessage::system(instructions),
         ChatMessage::user(format!(
-            "What the caller said in the call:\n{}",
-            ctx.caller_lines_for_prompt()
+            "{}\n{}",
+            if language.starts_with("ko") {
+                "통화에서 그분이 한 말:"
+            } else {
+                "What the caller said in the call:"
+            },
+            ctx.caller_lines_for_prompt(language)
         )),
     ];
     let caller = ctx.sentences(true);

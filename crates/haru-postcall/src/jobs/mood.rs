@@ -70,8 +70,7 @@ pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel, language: &str) ->
             "이 전화 통화에서 전화를 받은 분의 전반적인 기분을 판단하세요. `label`은 \
              {MOOD_LABELS:?} 중 하나, `score`는 -1(아주 나쁨)부터 1(아주 좋음)까지입니다. \
              `reason`은 그 이유를 한국어 한 문장으로, 그분을 '그분'이라 부르며 대화를 \
-             옮기지 말고 요약해 씁니다(예: '그분은 산책을 즐겁게 다녀와서 기분이 좋아 \
-             보였다.'). `quotes`는 그 기분이 드러나는, \
+             옮기지 말고 '그분은 ~해서 ~해 보였다.'처럼 요약해 씁니다. `quotes`는 그 기분이 드러나는, \
              그분이 한 말을 그대로 최대 세 개 고릅니다. JSON만 답하세요."
         )
     } else {
@@ -84,7 +83,15 @@ pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel, language: &str) ->
     };
     let messages = vec![
         ChatMessage::system(instructions),
-        ChatMessage::user(format!("Transcript:\n{}", ctx.for_prompt())),
+        ChatMessage::user(format!(
+            "{}\n{}",
+            if language.starts_with("ko") {
+                "통화 내용:"
+            } else {
+                "Transcript:"
+            },
+            ctx.for_prompt_in(language)
+        )),
     ];
     let a: Answer = schema::ask_preferring(
         chat,

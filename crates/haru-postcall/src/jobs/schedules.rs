@@ -66,17 +66,51 @@ pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel, language: &str) ->
     };
     let messages = vec![
         ChatMessage::system(instructions),
-        ChatMessage::user(format!("Transcript:\n{}", ctx.for_prompt())),
+        ChatMessage::user(format!("Transcript:\n{}", ctx.for_prompt_in(language))),
     ];
-    let a: Answer = schema::ask(
+    let caller = ctx.sentences(true);
+    let a: Answer = schema::ask_preferring(
         chat,
         messages,
         "schedules",
         schema::schedules(&ctx.sentences(false)),
         |_: &Answer| Ok(()),
+        |a: &Answer| prefer(a, &caller),
     )
     .await?;
     Ok(check(ctx, a.items))
+}
+
+/// An empty list while the caller named a coming day ("내일", "tomorrow", a weekday) is
+/// asked about once more, pointing at that sentence: the small local model sometimes
+/// answers `[]` when speech recognition garbled a word of the appointment. Its second
+/// answer stands, empty or not, and every item is still checked against the transcript.
+fn prefer(a: &Answer, caller_sentences: &[String]) -> std::result::Result<(), String> {
+    if !a.items.is_empty() {
+        return Ok(());
+    }
+    const WEEKDAYS: [&str; 8] = [
+        "요일",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ];
+    let coming = caller_sentences.iter().find(|s| {
+        let l = s.to_lowercase();
+        said_offset(&l).is_some_and(|d| d >= 1) || WEEKDAYS.iter().any(|w| l.contains(w))
+    });
+    match coming {
+        Some(s) => Err(format!(
+            "the caller said `{s}`, which names a coming day: if it is a plan, appointment \
+             or reminder, list it with that sentence as `quote`; if it is not, answer the \
+             empty list again"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// What the model is told for any other language.
@@ -364,6 +398,18 @@ mod tests {
             month: None,
             day: None,
         }
+    }
+
+    #[test]
+    fn an_empty_list_is_questioned_only_when_a_coming_day_was_named() {
+        let none = Answer { items: Vec::new() };
+        let said = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(prefer(&none, &said(&["내일 차나 7시에 치과 예약이 있어요."])).is_err());
+        assert!(prefer(&none, &said(&["I see the doctor on Friday."])).is_err());
+        assert_eq!(
+            prefer(&none, &said(&["오늘 산책을 했어요.", "고마워요."])),
+            Ok(())
+        );
     }
 
     #[test]

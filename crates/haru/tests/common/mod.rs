@@ -80,7 +80,8 @@ impl TestServer {
     /// must be reachable), so a later TTS fault meets a warm cache, as in production.
     pub async fn phrases_cached(&self) {
         let c = &self.state.deps.cfg;
-        let texts = [c.apology.clone(), c.goodbye.clone(), c.idle_prompt.clone()];
+        let mut texts = vec![c.apology.clone(), c.goodbye.clone(), c.idle_prompt.clone()];
+        texts.extend(c.acks.iter().cloned());
         let phrases = self.state.deps.phrases.clone();
         eventually("fixed phrases cached", Duration::from_secs(10), || {
             let ok = texts.iter().all(|t| phrases.lookup(t).is_some());
