@@ -39,7 +39,7 @@ def one_run(i):
             os.remove(os.path.join(REPO, "out", f))
         except FileNotFoundError:
             pass
-    env = dict(os.environ, NO_COLOR="1", RUST_LOG=os.environ.get("RUST_LOG", "warn"))
+    env = dict(os.environ, NO_COLOR="1", RUST_LOG=os.environ.get("RUST_LOG", "warn,haru_postcall=info"))
     p = subprocess.run(
         [os.path.join(REPO, "target/debug/haru"), "demo"],
         cwd=REPO, env=env, capture_output=True, text=True,

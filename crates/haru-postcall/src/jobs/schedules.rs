@@ -75,7 +75,7 @@ pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel, language: &str) ->
         "schedules",
         schema::schedules(&ctx.sentences(false)),
         |_: &Answer| Ok(()),
-        |a: &Answer| prefer(a, &caller),
+        |a: &Answer| prefer(ctx, a, &caller),
     )
     .await?;
     Ok(check(ctx, a.items))
@@ -85,8 +85,26 @@ pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel, language: &str) ->
 /// asked about once more, pointing at that sentence: the small local model sometimes
 /// answers `[]` when speech recognition garbled a word of the appointment. Its second
 /// answer stands, empty or not, and every item is still checked against the transcript.
-fn prefer(a: &Answer, caller_sentences: &[String]) -> std::result::Result<(), String> {
+fn prefer(
+    ctx: &CallContext,
+    a: &Answer,
+    caller_sentences: &[String],
+) -> std::result::Result<(), String> {
     if !a.items.is_empty() {
+        // Items that all fail the transcript check are sent back with the reasons once:
+        // the model can often mend a wrong date field or a paraphrased quote.
+        let checked = check(ctx, a.items.clone());
+        if checked.items.is_empty() {
+            let why: Vec<String> = checked
+                .rejected
+                .iter()
+                .map(|r| format!("`{}` ({})", r.title, r.reason))
+                .collect();
+            return Err(format!(
+                "no item could be kept: {}; quote the sentence exactly and give `when` as said",
+                why.join(", ")
+            ));
+        }
         return Ok(());
     }
     const WEEKDAYS: [&str; 8] = [
@@ -400,16 +418,53 @@ mod tests {
         }
     }
 
+    fn ctx(said: &[&str]) -> CallContext {
+        CallContext {
+            call_sid: "CA1".into(),
+            started_at: chrono::Utc::now(),
+            ended_at: None,
+            tz: chrono_tz::Asia::Seoul,
+            lines: said
+                .iter()
+                .map(|s| crate::transcript::Line {
+                    role: haru_store::Role::User,
+                    content: s.to_string(),
+                    interrupted: false,
+                    turn_index: 1,
+                    created_at: None,
+                })
+                .collect(),
+            turns: vec![],
+        }
+    }
+
     #[test]
-    fn an_empty_list_is_questioned_only_when_a_coming_day_was_named() {
+    fn a_list_is_questioned_when_empty_after_a_coming_day_or_when_nothing_in_it_holds() {
         let none = Answer { items: Vec::new() };
-        let said = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(prefer(&none, &said(&["내일 차나 7시에 치과 예약이 있어요."])).is_err());
-        assert!(prefer(&none, &said(&["I see the doctor on Friday."])).is_err());
-        assert_eq!(
-            prefer(&none, &said(&["오늘 산책을 했어요.", "고마워요."])),
-            Ok(())
-        );
+        let check = |said: &[&str], a: &Answer| {
+            let c = ctx(said);
+            prefer(&c, a, &c.sentences(true))
+        };
+        assert!(check(&["내일 차나 7시에 치과 예약이 있어요."], &none).is_err());
+        assert!(check(&["I see the doctor on Friday."], &none).is_err());
+        assert_eq!(check(&["오늘 산책을 했어요.", "고마워요."], &none), Ok(()));
+        let said = ["내일 저녁 7시에 치과 예약이 있어요."];
+        let item = |quote: &str| Item {
+            title: "치과 예약".into(),
+            kind: "appointment".into(),
+            quote: quote.into(),
+            when: when(Some(1), None),
+            time: Some("19:00".into()),
+        };
+        let kept = Answer {
+            items: vec![item("내일 저녁 7시에 치과 예약이 있어요.")],
+        };
+        assert_eq!(check(&said, &kept), Ok(()));
+        let unfounded = Answer {
+            items: vec![item("모레 병원에 가요.")],
+        };
+        let why = check(&said, &unfounded).unwrap_err();
+        assert!(why.contains("does not occur"), "{why}");
     }
 
     #[test]
