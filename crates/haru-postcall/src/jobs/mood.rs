@@ -40,7 +40,8 @@ fn validate(ctx: &CallContext, a: &Answer, language: &str) -> Result<(), String>
 }
 
 /// A reason is a judgement, not the transcript: in Korean it should neither name the
-/// prompt's speaker labels ("Caller", "Haru") nor repeat the caller's sentences.
+/// prompt's speaker labels ("Caller", "Haru") nor repeat a sentence of the call (Qwen 1.5B
+/// appended haru's goodbye to its reasons).
 fn prefer(ctx: &CallContext, a: &Answer, language: &str) -> Result<(), String> {
     if !language.starts_with("ko") {
         return Ok(());
@@ -52,11 +53,12 @@ fn prefer(ctx: &CallContext, a: &Answer, language: &str) -> Result<(), String> {
         );
     }
     let reason = crate::transcript::normalise(&a.reason);
-    for s in ctx.sentences(true) {
+    for s in ctx.sentences(false) {
         let n = crate::transcript::normalise(&s);
         if n.chars().count() >= 8 && reason.contains(&n) {
             return Err(format!(
-                "`reason` copies the caller's sentence `{s}`; say in your own words why"
+                "`reason` copies the sentence `{s}` from the call; say in one sentence of \
+                 your own why 그분 seemed so"
             ));
         }
     }
@@ -109,4 +111,53 @@ pub async fn compute(ctx: &CallContext, chat: &dyn ChatModel, language: &str) ->
         reason: a.reason.trim().to_string(),
         quotes: a.quotes.iter().map(|q| q.trim().to_string()).collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transcript::Line;
+    use haru_store::Role;
+
+    fn ctx(lines: &[(Role, &str)]) -> CallContext {
+        CallContext {
+            call_sid: "CA1".into(),
+            started_at: chrono::Utc::now(),
+            ended_at: None,
+            tz: chrono_tz::Asia::Seoul,
+            lines: lines
+                .iter()
+                .map(|(role, content)| Line {
+                    role: *role,
+                    content: content.to_string(),
+                    interrupted: false,
+                    turn_index: 1,
+                    created_at: None,
+                })
+                .collect(),
+            turns: vec![],
+        }
+    }
+
+    fn reason(text: &str) -> Answer {
+        serde_json::from_value(serde_json::json!({
+            "label": "happy", "score": 0.5, "reason": text, "quotes": []
+        }))
+        .expect("answer")
+    }
+
+    #[test]
+    fn a_korean_reason_neither_copies_the_call_nor_names_its_labels() {
+        let c = ctx(&[
+            (Role::User, "오늘 공원에서 산책을 했어요."),
+            (Role::Assistant, "좋은 하루 보내세요. 안녕히 계세요."),
+        ]);
+        let copied = reason("그분은 산책을 했다. 좋은 하루 보내세요. 안녕히 계세요.");
+        assert!(prefer(&c, &copied, "ko").is_err());
+        assert!(prefer(&c, &reason("Caller는 산책을 즐겼다."), "ko").is_err());
+        let own = reason("그분은 산책을 즐겁게 다녀와 기분이 좋아 보였다.");
+        assert_eq!(prefer(&c, &own, "ko"), Ok(()));
+        // English reasons are not checked this way.
+        assert_eq!(prefer(&c, &copied, "en"), Ok(()));
+    }
 }
