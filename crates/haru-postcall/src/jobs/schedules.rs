@@ -174,19 +174,29 @@ fn check_one(
     } else {
         "plan"
     };
-    let line = find_quote(&ctx.lines, &it.quote)
+    // Qwen sometimes copies the sentence into `title` and quotes another one ("I do."):
+    // a title that occurs in the transcript and names a time is then the evidence.
+    let quote = if !names_time(&it.quote)
+        && names_time(&it.title)
+        && find_quote(&ctx.lines, &it.title).is_some()
+    {
+        it.title.as_str()
+    } else {
+        it.quote.as_str()
+    };
+    let line = find_quote(&ctx.lines, quote)
         .ok_or_else(|| "quote does not occur in the transcript".to_string())?;
     // The quoted sentence is the best evidence of the day; the whole line, the next.
-    let evidence = if said_offset(&it.quote).is_some() {
-        it.quote.as_str()
+    let evidence = if said_offset(quote).is_some() {
+        quote
     } else {
         line.content.as_str()
     };
     let when = as_said(evidence, &it.when);
     // The quoted words themselves must place it in time: a line can hold a greeting and
     // "오늘" both ("안녕하세요! 오늘 하루는 어떠셨어요?"), and a greeting is no plan.
-    said_when(&it.quote, &when).or_else(|e| {
-        if line_says_when_of(&line.content, &it.quote) {
+    said_when(quote, &when).or_else(|e| {
+        if line_says_when_of(&line.content, quote) {
             said_when(&line.content, &when)
         } else {
             Err(e)
@@ -213,9 +223,15 @@ fn check_one(
         all_day: r.time.is_none(),
         starts_at: r.starts_at(ctx.tz),
         timezone: ctx.tz.name().to_string(),
-        quote: it.quote.trim().to_string(),
+        quote: quote.trim().to_string(),
     };
     Ok((s, until))
+}
+
+/// A digit or a word of [`TIME_CUES`]: the words place something in time at all.
+fn names_time(s: &str) -> bool {
+    let l = s.to_lowercase();
+    l.chars().any(|c| c.is_ascii_digit()) || TIME_CUES.iter().any(|w| l.contains(w))
 }
 
 /// Words that place something in time ("내일", "7시", "monday"): a plan's line says when.
@@ -375,7 +391,7 @@ fn names_weekday(line: &str, weekday: &str) -> bool {
 /// appointment today.)
 fn said_when(line: &str, when: &DateExpr) -> std::result::Result<(), String> {
     let l = line.to_lowercase();
-    if !l.chars().any(|c| c.is_ascii_digit()) && !TIME_CUES.iter().any(|w| l.contains(w)) {
+    if !names_time(&l) {
         return Err("the quoted line says nothing about when".into());
     }
     // Only the field that decides the date is checked (date, then month/day, then
@@ -465,6 +481,34 @@ mod tests {
         };
         let why = check(&said, &unfounded).unwrap_err();
         assert!(why.contains("does not occur"), "{why}");
+    }
+
+    #[test]
+    fn a_sentence_put_in_the_title_is_the_evidence_when_the_quote_names_no_time() {
+        let c = ctx(&[
+            "I do.",
+            "Tomorrow I have an empty supportment at 7.",
+            "Okay, goodbye",
+        ]);
+        let it = |title: &str, quote: &str| Item {
+            title: title.into(),
+            kind: "appointment".into(),
+            quote: quote.into(),
+            when: when(Some(1), None),
+            time: Some("19:00".into()),
+        };
+        let got = check(
+            &c,
+            vec![it("Tomorrow I have an empty supportment at 7", "I do.")],
+        );
+        assert_eq!(got.items.len(), 1, "{:?}", got.rejected);
+        assert_eq!(
+            got.items[0].0.quote,
+            "Tomorrow I have an empty supportment at 7"
+        );
+        // A title that was never said is no evidence.
+        let got = check(&c, vec![it("Dentist tomorrow at 7", "I do.")]);
+        assert!(got.items.is_empty());
     }
 
     #[test]
