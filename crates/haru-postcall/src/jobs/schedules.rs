@@ -174,16 +174,15 @@ fn check_one(
     } else {
         "plan"
     };
-    // Qwen sometimes copies the sentence into `title` and quotes another one ("I do."):
-    // a title that occurs in the transcript and names a time is then the evidence.
-    let quote = if !names_time(&it.quote)
-        && names_time(&it.title)
-        && find_quote(&ctx.lines, &it.title).is_some()
-    {
-        it.title.as_str()
+    // Qwen sometimes copies the sentence into `title` ("Reminder: Tomorrow I have …") and
+    // quotes another one ("I do."): a sentence of the call that names a time and is in
+    // the title is then the evidence.
+    let rescued = if names_time(&it.quote) {
+        None
     } else {
-        it.quote.as_str()
+        sentence_in_title(ctx, &it.title)
     };
+    let quote = rescued.as_deref().unwrap_or(&it.quote);
     let line = find_quote(&ctx.lines, quote)
         .ok_or_else(|| "quote does not occur in the transcript".to_string())?;
     // The quoted sentence is the best evidence of the day; the whole line, the next.
@@ -226,6 +225,18 @@ fn check_one(
         quote: quote.trim().to_string(),
     };
     Ok((s, until))
+}
+
+/// The call's sentence that names a time and that `title` holds whole (or that holds a
+/// title naming a time): the title was copied from it.
+fn sentence_in_title(ctx: &CallContext, title: &str) -> Option<String> {
+    let t = crate::transcript::normalise(title);
+    ctx.sentences(false).into_iter().find(|s| {
+        let n = crate::transcript::normalise(s);
+        n.chars().count() >= 8
+            && names_time(s)
+            && (t.contains(&n) || (t.chars().count() >= 4 && names_time(title) && n.contains(&t)))
+    })
 }
 
 /// A digit or a word of [`TIME_CUES`]: the words place something in time at all.
@@ -497,15 +508,17 @@ mod tests {
             when: when(Some(1), None),
             time: Some("19:00".into()),
         };
-        let got = check(
-            &c,
-            vec![it("Tomorrow I have an empty supportment at 7", "I do.")],
-        );
-        assert_eq!(got.items.len(), 1, "{:?}", got.rejected);
-        assert_eq!(
-            got.items[0].0.quote,
-            "Tomorrow I have an empty supportment at 7"
-        );
+        for title in [
+            "Tomorrow I have an empty supportment at 7",
+            "Reminder: Tomorrow I have an empty supportment at 7.",
+        ] {
+            let got = check(&c, vec![it(title, "I do.")]);
+            assert_eq!(got.items.len(), 1, "{title}: {:?}", got.rejected);
+            assert_eq!(
+                got.items[0].0.quote,
+                "Tomorrow I have an empty supportment at 7."
+            );
+        }
         // A title that was never said is no evidence.
         let got = check(&c, vec![it("Dentist tomorrow at 7", "I do.")]);
         assert!(got.items.is_empty());
