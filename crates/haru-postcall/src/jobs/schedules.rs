@@ -100,13 +100,32 @@ fn prefer(
                 .iter()
                 .map(|r| format!("`{}` ({})", r.title, r.reason))
                 .collect();
+            // Pointing at the sentence that does name a day helps more than the reasons
+            // alone (Qwen 1.5B listed "Goodbye!" twice).
+            let hint = coming_day(caller_sentences)
+                .map(|s| format!("; the caller said `{s}`, which names a coming day"))
+                .unwrap_or_default();
             return Err(format!(
-                "no item could be kept: {}; quote the sentence exactly and give `when` as said",
+                "no item could be kept: {}{hint}; quote the sentence exactly and give `when` as \
+                 said",
                 why.join(", ")
             ));
         }
         return Ok(());
     }
+    match coming_day(caller_sentences) {
+        Some(s) => Err(format!(
+            "the caller said `{s}`, which names a coming day: if it is a plan, appointment \
+             or reminder, list it with that sentence as `quote`; if it is not, answer the \
+             empty list again"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The first of the caller's sentences that names a coming day ("내일", "tomorrow", a
+/// weekday).
+fn coming_day(caller_sentences: &[String]) -> Option<&String> {
     const WEEKDAYS: [&str; 8] = [
         "요일",
         "monday",
@@ -117,18 +136,10 @@ fn prefer(
         "saturday",
         "sunday",
     ];
-    let coming = caller_sentences.iter().find(|s| {
+    caller_sentences.iter().find(|s| {
         let l = s.to_lowercase();
         said_offset(&l).is_some_and(|d| d >= 1) || WEEKDAYS.iter().any(|w| l.contains(w))
-    });
-    match coming {
-        Some(s) => Err(format!(
-            "the caller said `{s}`, which names a coming day: if it is a plan, appointment \
-             or reminder, list it with that sentence as `quote`; if it is not, answer the \
-             empty list again"
-        )),
-        None => Ok(()),
-    }
+    })
 }
 
 /// What the model is told for any other language.
@@ -492,6 +503,7 @@ mod tests {
         };
         let why = check(&said, &unfounded).unwrap_err();
         assert!(why.contains("does not occur"), "{why}");
+        assert!(why.contains("names a coming day"), "{why}");
     }
 
     #[test]
