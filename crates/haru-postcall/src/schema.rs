@@ -67,7 +67,7 @@ pub fn diary() -> Value {
         "required": ["title", "paragraphs"],
         "properties": {
             "title": text(80),
-            "paragraphs": { "type": "array", "minItems": 2, "maxItems": 6, "items": text(400) }
+            "paragraphs": { "type": "array", "minItems": 1, "maxItems": 6, "items": text(400) }
         }
     })
 }

@@ -193,6 +193,19 @@ pub async fn start(
             ..PostCallConfig::default()
         },
     ));
+    // The dashboard follows the operator API's rule (token, or loopback-only without one).
+    let web = haru_web::router(haru_web::WebState {
+        store: store.clone(),
+        db: db.clone(),
+        postcall: postcall.clone(),
+        gate: Arc::new(haru_web::Gate::new(
+            api_token.as_deref(),
+            local_only,
+            public_base.starts_with("https://"),
+        )),
+        public_base: public_base.clone(),
+        timezone,
+    });
     let api = haru_api::router(haru_api::ApiState {
         store: store.clone(),
         postcall: postcall.clone(),
@@ -204,7 +217,7 @@ pub async fn start(
     });
     let worker = postcall.clone().spawn_worker(shutdown.clone());
     let scheduler = companion.clone().spawn(shutdown.clone());
-    let app = app.merge(api);
+    let app = app.merge(api).merge(web);
     // At once, before the first call: calls a previous run (or a dead instance) left open.
     recover_lost_calls(store.as_ref(), &postcall, &started).await;
     let keeper = tokio::spawn(keep_instance(
