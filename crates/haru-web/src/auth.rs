@@ -118,7 +118,10 @@ impl Gate {
     pub fn new_session(&self, now: u64) -> String {
         let nonce = hex::encode(rand::random::<[u8; 16]>());
         let exp = now + SESSION_TTL.as_secs();
-        let m = mac(&self.key, &[b"session", exp.to_string().as_bytes(), nonce.as_bytes()]);
+        let m = mac(
+            &self.key,
+            &[b"session", exp.to_string().as_bytes(), nonce.as_bytes()],
+        );
         format!("{exp}.{nonce}.{}", hex::encode(m))
     }
 
@@ -260,16 +263,31 @@ mod tests {
         let s = g.new_session(1_000);
         let nonce = g.verify_session(&s, 1_001).expect("fresh session");
         assert_eq!(nonce.len(), 32);
-        assert!(g.verify_session(&s, 1_000 + SESSION_TTL.as_secs()).is_none(), "expired");
+        assert!(
+            g.verify_session(&s, 1_000 + SESSION_TTL.as_secs())
+                .is_none(),
+            "expired"
+        );
         // Another token's gate (or a changed token) does not accept it.
-        assert!(Gate::new(Some("other"), false, false).verify_session(&s, 1_001).is_none());
+        assert!(
+            Gate::new(Some("other"), false, false)
+                .verify_session(&s, 1_001)
+                .is_none()
+        );
         // A stretched expiry breaks the signature.
         let (_, rest) = s.split_once('.').unwrap();
-        assert!(g.verify_session(&format!("99999999999.{rest}"), 1_001).is_none());
+        assert!(
+            g.verify_session(&format!("99999999999.{rest}"), 1_001)
+                .is_none()
+        );
         assert!(g.verify_session("", 0).is_none());
         assert!(g.verify_session("1.2.3.4", 0).is_none());
         // Two gates on one token (two instances) agree.
-        assert!(Gate::new(Some("secret-token"), false, false).verify_session(&s, 1_001).is_some());
+        assert!(
+            Gate::new(Some("secret-token"), false, false)
+                .verify_session(&s, 1_001)
+                .is_some()
+        );
     }
 
     #[test]
@@ -306,9 +324,15 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8000"));
         assert!(!cross_origin(&h));
-        h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:8000"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:8000"),
+        );
         assert!(!cross_origin(&h));
-        h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://evil.example"),
+        );
         assert!(cross_origin(&h));
         h.insert(header::ORIGIN, HeaderValue::from_static("null"));
         assert!(cross_origin(&h));

@@ -88,7 +88,13 @@ pub fn answered_chart(days: &[Day], label: &str, answered: &str, missed: &str) -
     let n = days.len().max(1) as f64;
     let slot = w / n;
     let bar = (slot * 0.7).max(1.0);
-    let unit = (mid - 4.0) / days.iter().map(|d| d.answered.max(d.missed)).max().unwrap_or(1).max(1) as f64;
+    let unit = (mid - 4.0)
+        / days
+            .iter()
+            .map(|d| d.answered.max(d.missed))
+            .max()
+            .unwrap_or(1)
+            .max(1) as f64;
     html! {
         figure.chart {
             svg width="100%" viewBox={"0 0 " (w) " " (h)} preserveAspectRatio="none" role="img" aria-label=(label) {
@@ -148,7 +154,11 @@ mod tests {
 
     #[test]
     fn charts_carry_every_scored_day() {
-        let days = vec![day("2026-12-01", Some(0.5)), day("2026-12-02", None), day("2026-12-03", Some(-0.25))];
+        let days = vec![
+            day("2026-12-01", Some(0.5)),
+            day("2026-12-02", None),
+            day("2026-12-03", Some(-0.25)),
+        ];
         let svg = mood_chart(&days, "mood").into_string();
         assert_eq!(svg.matches("<circle").count(), 2);
         assert!(svg.contains("2026-12-01") && svg.contains("2026-12-03"));

@@ -348,8 +348,14 @@ mod tests {
     fn the_browser_language_chooses_unless_switched() {
         assert_eq!(Lang::from_headers(&HeaderMap::new()), Lang::Ko);
         assert_eq!(Lang::from_headers(&with_accept("en-US,en;q=0.9")), Lang::En);
-        assert_eq!(Lang::from_headers(&with_accept("ko-KR,ko;q=0.9,en;q=0.8")), Lang::Ko);
-        assert_eq!(Lang::from_headers(&with_accept("en;q=0.3, ko;q=0.7")), Lang::Ko);
+        assert_eq!(
+            Lang::from_headers(&with_accept("ko-KR,ko;q=0.9,en;q=0.8")),
+            Lang::Ko
+        );
+        assert_eq!(
+            Lang::from_headers(&with_accept("en;q=0.3, ko;q=0.7")),
+            Lang::Ko
+        );
         assert_eq!(Lang::from_headers(&with_accept("fr-FR")), Lang::Ko);
         let mut h = with_accept("en-US");
         h.insert(

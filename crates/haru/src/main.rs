@@ -102,6 +102,11 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Bench(args) if args.dashboard.is_some() => {
+            let calls = args.dashboard.unwrap_or(1000).max(1);
+            println!("{}", haru::dashboard_bench::run(calls).await?);
+            Ok(())
+        }
         Command::Bench(args) => haru_bench::cli::run(args).await,
         Command::Migrate => {
             let url = database_url()?;

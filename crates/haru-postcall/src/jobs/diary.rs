@@ -171,7 +171,10 @@ mod tests {
             Ok(()),
             "a short call may make one paragraph"
         );
-        assert!(validate(&answer("산책", &[]), "ko").is_err(), "no paragraph");
+        assert!(
+            validate(&answer("산책", &[]), "ko").is_err(),
+            "no paragraph"
+        );
         assert!(
             validate(&answer("산책", &["공원을 걸었다.", " "]), "ko").is_err(),
             "an empty paragraph"

@@ -63,7 +63,13 @@ pub async fn page(State(st): State<WebState>, ctx: Ctx) -> Result<Markup, WebErr
             }
         }
     };
-    Ok(shell(&ctx, st.gate.mode(), t.alerts, Some(Nav::Alerts), body))
+    Ok(shell(
+        &ctx,
+        st.gate.mode(),
+        t.alerts,
+        Some(Nav::Alerts),
+        body,
+    ))
 }
 
 pub async fn ack(

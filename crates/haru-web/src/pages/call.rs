@@ -62,7 +62,12 @@ pub async fn page(
 ) -> Result<Markup, WebError> {
     let t = ctx.lang.t();
     let err = |e| WebError::store(ctx.lang, e);
-    let call = st.store.call(&sid).await.map_err(err)?.ok_or_else(|| WebError::not_found(ctx.lang))?;
+    let call = st
+        .store
+        .call(&sid)
+        .await
+        .map_err(err)?
+        .ok_or_else(|| WebError::not_found(ctx.lang))?;
     let person = match &call.person_id {
         Some(id) => st.db.person(id).await.map_err(err)?,
         None => None,

@@ -96,7 +96,8 @@ impl Poller {
             .collect();
         for sid in gone {
             self.sent.remove(&sid);
-            self.queue.push_back(Event::default().event("ended").data(sid));
+            self.queue
+                .push_back(Event::default().event("ended").data(sid));
         }
         for c in &calls {
             let Ok(messages) = self.st.store.messages(&c.call_sid).await else {

@@ -125,7 +125,8 @@ pub async fn submit(
             (header::SET_COOKIE, st.gate.session_cookie(&session)),
             (
                 header::LOCATION,
-                next.parse().unwrap_or(header::HeaderValue::from_static("/app")),
+                next.parse()
+                    .unwrap_or(header::HeaderValue::from_static("/app")),
             ),
         ],
     )
@@ -144,7 +145,10 @@ pub async fn logout(
         StatusCode::SEE_OTHER,
         [
             (header::SET_COOKIE, st.gate.cleared_session_cookie()),
-            (header::LOCATION, header::HeaderValue::from_static("/app/login")),
+            (
+                header::LOCATION,
+                header::HeaderValue::from_static("/app/login"),
+            ),
         ],
     )
         .into_response()
@@ -174,11 +178,13 @@ pub async fn switch_lang(
         [
             (
                 header::SET_COOKIE,
-                st.gate.cookie_header(LANG_COOKIE, lang.code(), 365 * 24 * 3600),
+                st.gate
+                    .cookie_header(LANG_COOKIE, lang.code(), 365 * 24 * 3600),
             ),
             (
                 header::LOCATION,
-                to.parse().unwrap_or(header::HeaderValue::from_static("/app")),
+                to.parse()
+                    .unwrap_or(header::HeaderValue::from_static("/app")),
             ),
         ],
     )
@@ -198,6 +204,9 @@ mod tests {
         assert_eq!(safe_next(Some("/app/\\evil")), "/app");
         assert_eq!(safe_next(Some("/application")), "/app");
         assert_eq!(safe_next(None), "/app");
-        assert_eq!(encode_next("/app/calls?x=1&y=2"), "/app/calls%3Fx%3D1%26y%3D2");
+        assert_eq!(
+            encode_next("/app/calls?x=1&y=2"),
+            "/app/calls%3Fx%3D1%26y%3D2"
+        );
     }
 }

@@ -21,7 +21,10 @@ pub fn routes() -> Router<WebState> {
         .route("/app", get(people::page))
         .route("/app/people/{id}", get(person::page))
         .route("/app/people/{id}/settings", post(person::settings))
-        .route("/app/people/{id}/memory/{item}/delete", post(person::forget))
+        .route(
+            "/app/people/{id}/memory/{item}/delete",
+            post(person::forget),
+        )
         .route("/app/calls", get(calls::page))
         .route("/app/calls/{sid}", get(call::page))
         .route("/app/live", get(live::page))

@@ -56,14 +56,32 @@ pub struct Overview {
 
 /// Today's slot decides, a call in progress overrides; without a slot, the plan says
 /// whether one is still to come today.
-fn today_of(p: &Person, tz: Tz, slots: &[CallSlot], live: Option<&str>) -> Today {
+fn today_of(
+    p: &Person,
+    tz: Tz,
+    slots: &[CallSlot],
+    live: Option<&str>,
+    last_call: Option<&str>,
+) -> Today {
     if let Some(sid) = live {
         return Today::InProgress(sid.to_string());
     }
     let now = Utc::now();
-    let today = now.with_timezone(&tz).date_naive().format("%Y-%m-%d").to_string();
+    let today = now
+        .with_timezone(&tz)
+        .date_naive()
+        .format("%Y-%m-%d")
+        .to_string();
+    // They called in (or talked) today, whatever the plan says.
+    if last_call.is_some_and(|ts| fmt::local(ts, tz).starts_with(&today)) {
+        return Today::Answered;
+    }
     // The latest of today's slots (a person may have several call times).
-    if let Some(s) = slots.iter().filter(|s| s.local_date == today).max_by_key(|s| &s.local_time) {
+    if let Some(s) = slots
+        .iter()
+        .filter(|s| s.local_date == today)
+        .max_by_key(|s| &s.local_time)
+    {
         return match s.state {
             SlotState::Waiting => Today::Scheduled(s.local_time.clone()),
             SlotState::Dialing | SlotState::Calling => Today::Calling,
@@ -103,7 +121,11 @@ pub async fn overview(
     let calls = st.db.calls_of(&p.id, &fmt::utc(a), &fmt::utc(b)).await?;
     let slots = st
         .db
-        .slots_between(&p.id, &fmt::utc(a - Duration::days(1)), &fmt::utc(b + Duration::days(1)))
+        .slots_between(
+            &p.id,
+            &fmt::utc(a - Duration::days(1)),
+            &fmt::utc(b + Duration::days(1)),
+        )
         .await?;
     let trends = haru_companion::trends::trends(tz, from, to, &calls, &slots);
     let recent = st.db.slots_of(&p.id, 6).await?;
@@ -135,7 +157,7 @@ pub async fn overview(
     };
     Ok(Overview {
         tz,
-        today: today_of(p, tz, &recent, live),
+        today: today_of(p, tz, &recent, live, last_call.as_deref()),
         last_call,
         trends,
         open_alerts,
@@ -174,7 +196,10 @@ pub async fn page(State(st): State<WebState>, ctx: Ctx) -> Result<Markup, WebErr
     let live = live_by_person(&st).await.map_err(err)?;
     let mut rows = vec![];
     for p in &people {
-        let sid = live.iter().find(|(pid, _)| *pid == p.id).map(|(_, s)| s.as_str());
+        let sid = live
+            .iter()
+            .find(|(pid, _)| *pid == p.id)
+            .map(|(_, s)| s.as_str());
         rows.push((p, overview(&st, p, sid, 30).await.map_err(err)?));
     }
     let body = html! {
@@ -212,5 +237,11 @@ pub async fn page(State(st): State<WebState>, ctx: Ctx) -> Result<Markup, WebErr
             }
         }
     };
-    Ok(shell(&ctx, st.gate.mode(), t.people, Some(Nav::People), body))
+    Ok(shell(
+        &ctx,
+        st.gate.mode(),
+        t.people,
+        Some(Nav::People),
+        body,
+    ))
 }

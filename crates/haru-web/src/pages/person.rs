@@ -39,7 +39,10 @@ pub async fn page(
     let err = |e| WebError::store(ctx.lang, e);
     let p = person_of(&st, &ctx, &id).await?;
     let live = super::people::live_by_person(&st).await.map_err(err)?;
-    let sid = live.iter().find(|(pid, _)| *pid == p.id).map(|(_, s)| s.as_str());
+    let sid = live
+        .iter()
+        .find(|(pid, _)| *pid == p.id)
+        .map(|(_, s)| s.as_str());
     let o = overview(&st, &p, sid, 30).await.map_err(err)?;
     let diaries = st.db.diaries_of(&p.id, 60).await.map_err(err)?;
     let upcoming = st
@@ -76,7 +79,7 @@ pub async fn page(
                 @if upcoming.is_empty() { p.muted { (t.no_upcoming) } }
                 ul.plain {
                     @for s in &upcoming {
-                        li { strong { (schedule_when(&s)) } " " (s.title)
+                        li { strong { (schedule_when(s)) } " " (s.title)
                              blockquote { (s.quote) } }
                     }
                 }
@@ -160,7 +163,13 @@ pub async fn page(
             }
         }
     };
-    Ok(shell(&ctx, st.gate.mode(), &p.name, Some(Nav::People), body))
+    Ok(shell(
+        &ctx,
+        st.gate.mode(),
+        &p.name,
+        Some(Nav::People),
+        body,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -200,7 +209,12 @@ pub async fn settings(
     let back = format!("/app/people/{}", p.id);
     let patch = match input.validate(&p) {
         Ok(patch) => patch,
-        Err(e) => return Err(WebError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())),
+        Err(e) => {
+            return Err(WebError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                e.to_string(),
+            ));
+        }
     };
     match st.db.update_person(&p.id, &patch).await {
         Ok(Ok(Some(_))) => {
