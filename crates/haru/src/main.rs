@@ -100,6 +100,11 @@ async fn main() -> anyhow::Result<()> {
                 Ok(text) => println!("📔 After the call (haru show {}):\n{text}", show.call_sid),
                 Err(e) => println!("could not read the post-call results: {e:#}"),
             }
+            println!(
+                "🖥  See the call in the dashboard: HARU_DATABASE_URL=sqlite:{} HARU_API_LOCAL_ONLY=1 \\\n   \
+                 cargo run --release -p haru -- serve, then open http://127.0.0.1:8000/app",
+                db.display()
+            );
             Ok(())
         }
         Command::Bench(args) if args.dashboard.is_some() => {
