@@ -31,6 +31,8 @@ pub struct AppState {
     /// Calls whose session runs in this process (a `completed` callback for an open call
     /// that is not here closes it from the store).
     pub active: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Set once: who may open a browser call (`App::set_browser_tickets`); none, nobody.
+    pub browser_tickets: crate::browser::SharedTickets,
 }
 
 pub struct App {
@@ -146,6 +148,7 @@ pub fn build_with_store(cfg: Config, store: Arc<dyn CallStore>) -> anyhow::Resul
         deps,
         hooks: Default::default(),
         active: Default::default(),
+        browser_tickets: Default::default(),
     };
     let router = router(state.clone());
     Ok(App {
@@ -191,6 +194,7 @@ fn router(state: AppState) -> Router {
         .route("/api/twilio/amd", post(twilio_routes::amd_status))
         .route("/api/twilio/call", post(twilio_routes::place_call))
         .route("/api/twilio/stream", get(ws::stream))
+        .route("/api/browser/stream", get(crate::browser::stream))
         // Webhook bodies are small; refuse anything large before parsing it.
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
@@ -200,6 +204,11 @@ impl App {
     /// The daily companion's hooks into every call (set once; later calls are ignored).
     pub fn set_hooks(&self, hooks: Arc<dyn crate::CallHooks>) {
         let _ = self.state.hooks.set(hooks);
+    }
+
+    /// What admits a browser call (the dashboard's tickets; set once).
+    pub fn set_browser_tickets(&self, tickets: Arc<dyn crate::browser::TicketCheck>) {
+        let _ = self.state.browser_tickets.set(tickets);
     }
 
     /// Extra routes (the REST API) merged into the same server.

@@ -4,6 +4,7 @@
 //! until the shutdown token fires. Integration tests spawn the real app on a random port.
 
 pub mod app;
+pub mod browser;
 mod budget;
 pub mod config;
 mod error;
@@ -14,5 +15,6 @@ mod twilio_routes;
 mod ws;
 
 pub use app::{App, AppState, build, build_with_store};
+pub use browser::TicketCheck;
 pub use config::{Config, ConfigError, LogFormat};
 pub use hooks::CallHooks;

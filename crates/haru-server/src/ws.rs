@@ -162,13 +162,13 @@ async fn handle(socket: WebSocket, state: AppState, waiting: tokio::sync::OwnedS
 }
 
 /// Marks a call as held by a session of this process, until dropped (a panic included).
-struct Active {
+pub(crate) struct Active {
     set: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     call_sid: String,
 }
 
 impl Active {
-    fn enter(state: &AppState, call_sid: &str) -> Self {
+    pub(crate) fn enter(state: &AppState, call_sid: &str) -> Self {
         if let Ok(mut s) = state.active.lock() {
             s.insert(call_sid.to_string());
         }
@@ -189,7 +189,7 @@ impl Drop for Active {
 
 /// The session's dependencies for this call: the person's own settings when the companion
 /// knows them (language, greeting, memory), else the server's.
-async fn call_deps(state: &AppState, call_sid: &str) -> haru_session::SessionDeps {
+pub(crate) async fn call_deps(state: &AppState, call_sid: &str) -> haru_session::SessionDeps {
     let mut deps = state.deps.clone();
     let Some(hooks) = state.hooks.get() else {
         return deps;
@@ -219,7 +219,7 @@ async fn call_deps(state: &AppState, call_sid: &str) -> haru_session::SessionDep
 }
 
 /// A failed store write is logged with the call SID and counted, never silently dropped.
-fn stored(call_sid: &str, what: &str, result: haru_store::Result<()>) {
+pub(crate) fn stored(call_sid: &str, what: &str, result: haru_store::Result<()>) {
     if let Err(e) = result {
         counter!(m::STORE_ERRORS_TOTAL).increment(1);
         warn!(call_sid, what, error = %e, "could not store");
@@ -479,7 +479,7 @@ fn abuse(call_sid: &str, why: &'static str) -> &'static str {
 /// one bounded queue, so a stalled session costs dropped messages (counted, warned about at
 /// powers of two), never a blocked socket or a growing buffer; `stop` ends the reader
 /// either way. Err: the session is gone.
-fn hand_over(
+pub(crate) fn hand_over(
     input: &mpsc::Sender<Input>,
     item: Input,
     call_sid: &str,

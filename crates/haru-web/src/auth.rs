@@ -37,13 +37,17 @@ pub enum Mode {
     Off,
 }
 
-#[derive(Clone)]
 pub struct Gate {
     mode: Mode,
     key: [u8; 32],
     /// `Secure` on cookies: the public URL is https (behind a TLS proxy or tunnel).
     secure: bool,
+    /// Browser-call tickets already used (nonce → expiry), so each opens one call.
+    used_tickets: std::sync::Mutex<std::collections::HashMap<String, u64>>,
 }
+
+/// How long a browser-call ticket may wait before its WebSocket opens.
+pub const TICKET_TTL: Duration = Duration::from_secs(60);
 
 /// The logged-in viewer of one request: what its forms must carry.
 #[derive(Clone, Debug)]
@@ -99,7 +103,52 @@ impl Gate {
                 )
             }
         };
-        Self { mode, key, secure }
+        Self {
+            mode,
+            key,
+            secure,
+            used_tickets: Default::default(),
+        }
+    }
+
+    /// A ticket for one browser call, for a viewer the access rule let in.
+    pub fn issue_ticket(&self, now: u64) -> String {
+        let nonce = hex::encode(rand::random::<[u8; 16]>());
+        let exp = now + TICKET_TTL.as_secs();
+        let m = mac(
+            &self.key,
+            &[b"talk", exp.to_string().as_bytes(), nonce.as_bytes()],
+        );
+        format!("{exp}.{nonce}.{}", hex::encode(m))
+    }
+
+    /// Whether the ticket is ours, unexpired and unused; using it up.
+    pub fn redeem_ticket(&self, ticket: &str, now: u64) -> bool {
+        let mut it = ticket.split('.');
+        let (Some(exp), Some(nonce), Some(given), None) =
+            (it.next(), it.next(), it.next(), it.next())
+        else {
+            return false;
+        };
+        let expected = mac(&self.key, &[b"talk", exp.as_bytes(), nonce.as_bytes()]);
+        let Ok(given) = hex::decode(given) else {
+            return false;
+        };
+        let Ok(exp) = exp.parse::<u64>() else {
+            return false;
+        };
+        if !bool::from(given.as_slice().ct_eq(&expected)) || exp <= now {
+            return false;
+        }
+        let Ok(mut used) = self.used_tickets.lock() else {
+            return false;
+        };
+        used.retain(|_, e| *e > now);
+        used.insert(nonce.to_string(), exp).is_none()
+    }
+
+    pub fn now() -> u64 {
+        now_secs()
     }
 
     pub fn mode(&self) -> &Mode {
@@ -288,6 +337,23 @@ mod tests {
                 .verify_session(&s, 1_001)
                 .is_some()
         );
+    }
+
+    #[test]
+    fn a_ticket_opens_one_call_and_expires() {
+        let g = Gate::new(Some("t"), false, false);
+        let t = g.issue_ticket(100);
+        assert!(g.redeem_ticket(&t, 101));
+        assert!(!g.redeem_ticket(&t, 101), "used once");
+        let late = g.issue_ticket(100);
+        assert!(
+            !g.redeem_ticket(&late, 100 + TICKET_TTL.as_secs()),
+            "expired"
+        );
+        assert!(!Gate::new(Some("u"), false, false).redeem_ticket(&g.issue_ticket(100), 101));
+        // A session cookie is not a ticket.
+        assert!(!g.redeem_ticket(&g.new_session(100), 101));
+        assert!(!g.redeem_ticket("", 0));
     }
 
     #[test]

@@ -156,6 +156,13 @@ pub struct Texts {
     pub bad_request: &'static str,
     pub forbidden: &'static str,
     pub store_error: &'static str,
+    pub talk: &'static str,
+    pub talk_hint: &'static str,
+    pub talk_call: &'static str,
+    pub talk_hangup: &'static str,
+    pub talk_connecting: &'static str,
+    pub talk_ended: &'static str,
+    pub talk_no_mic: &'static str,
 }
 
 pub static KO: Texts = Texts {
@@ -242,6 +249,13 @@ pub static KO: Texts = Texts {
     bad_request: "잘못된 요청입니다.",
     forbidden: "허용되지 않는 요청입니다. 페이지를 새로 고친 뒤 다시 시도하세요.",
     store_error: "데이터베이스를 읽지 못했습니다.",
+    talk: "하루와 통화",
+    talk_hint: "전화 없이 이 브라우저의 마이크로 하루와 이야기해 보세요. 하루가 말할 때 끼어들면 멈춥니다.",
+    talk_call: "전화 걸기",
+    talk_hangup: "끊기",
+    talk_connecting: "연결하는 중…",
+    talk_ended: "통화가 끝났습니다.",
+    talk_no_mic: "마이크를 쓸 수 없습니다. 브라우저에서 마이크를 허용해 주세요.",
 };
 
 pub static EN: Texts = Texts {
@@ -328,6 +342,13 @@ pub static EN: Texts = Texts {
     bad_request: "Bad request.",
     forbidden: "Request refused. Reload the page and try again.",
     store_error: "The database could not be read.",
+    talk: "Talk",
+    talk_hint: "Talk to haru with this browser's microphone, no phone needed. Talk over haru and it stops, as on the phone.",
+    talk_call: "Call haru",
+    talk_hangup: "Hang up",
+    talk_connecting: "Connecting…",
+    talk_ended: "The call has ended.",
+    talk_no_mic: "No microphone: allow this page to use it.",
 };
 
 #[cfg(test)]

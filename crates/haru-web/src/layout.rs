@@ -11,6 +11,7 @@ pub enum Nav {
     Calls,
     Live,
     Alerts,
+    Talk,
 }
 
 /// A hidden field with the session's CSRF token: every form has one.
@@ -43,6 +44,7 @@ pub fn shell(ctx: &Ctx, mode: &Mode, title: &str, nav: Option<Nav>, body: Markup
                         (item(Nav::Calls, "/app/calls", t.calls))
                         (item(Nav::Live, "/app/live", t.live))
                         (item(Nav::Alerts, "/app/alerts", t.alerts))
+                        (item(Nav::Talk, "/app/talk", t.talk))
                     }
                     div.tools {
                         a href=(format!("/app/lang/{}", other.code())) lang=(other.code()) { (other.t().lang_name) }

@@ -194,15 +194,18 @@ pub async fn start(
         },
     ));
     // The dashboard follows the operator API's rule (token, or loopback-only without one).
+    let gate = Arc::new(haru_web::Gate::new(
+        api_token.as_deref(),
+        local_only,
+        public_base.starts_with("https://"),
+    ));
+    // A browser call opens with a ticket from the dashboard's talk page.
+    app.set_browser_tickets(Arc::new(WebTickets(gate.clone())));
     let web = haru_web::router(haru_web::WebState {
         store: store.clone(),
         db: db.clone(),
         postcall: postcall.clone(),
-        gate: Arc::new(haru_web::Gate::new(
-            api_token.as_deref(),
-            local_only,
-            public_base.starts_with("https://"),
-        )),
+        gate,
         public_base: public_base.clone(),
         timezone,
     });
@@ -256,6 +259,14 @@ pub async fn start(
         scheduler,
         keeper,
     })
+}
+
+struct WebTickets(Arc<haru_web::Gate>);
+
+impl haru_server::TicketCheck for WebTickets {
+    fn redeem(&self, ticket: &str) -> bool {
+        self.0.redeem_ticket(ticket, haru_web::Gate::now())
+    }
 }
 
 /// After a crash or kill, calls that were streaming into the dead instance stay open: close

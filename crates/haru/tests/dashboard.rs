@@ -59,17 +59,34 @@ async fn chromedriver() -> Driver {
 }
 
 async fn browser(driver: &Driver, profile: &Path) -> Client {
+    browser_with(driver, profile, &[]).await
+}
+
+async fn browser_with(driver: &Driver, profile: &Path, extra: &[String]) -> Client {
+    let mut args: Vec<String> = [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,1000",
+        "--lang=en-US",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push(format!("--user-data-dir={}", profile.display()));
+    args.extend(extra.iter().cloned());
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
         json!({
             "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
-                "--lang=en-US", format!("--user-data-dir={}", profile.display()),
-            ],
+            "args": args,
             "prefs": { "intl": { "accept_languages": "en-US,en" } },
         }),
     );
@@ -99,7 +116,9 @@ async fn haru() -> Haru {
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let db = std::env::temp_dir().join(format!("haru-dashboard-{}.db", std::process::id()));
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let db = std::env::temp_dir().join(format!("haru-dashboard-{}-{n}.db", std::process::id()));
     let _ = std::fs::remove_file(&db);
     let mut env: HashMap<&str, String> = HashMap::new();
     env.insert("API_BASE_URL", format!("http://{addr}"));
@@ -380,6 +399,139 @@ async fn the_dashboard_in_a_real_browser() {
         .for_element(Locator::Css("input[name=token]"))
         .await
         .unwrap();
+
+    c.close().await.unwrap();
+    h.shutdown.cancel();
+    let _ = std::fs::remove_file(&h.db);
+    let _ = std::fs::remove_dir_all(&profile);
+}
+
+async fn log_in(c: &Client, base: &str, next: &str) {
+    c.goto(&format!("{base}{next}")).await.unwrap();
+    c.wait()
+        .for_element(Locator::Css("input[name=token]"))
+        .await
+        .unwrap()
+        .send_keys(TOKEN)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.login button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Talk to haru from the browser: Chromium's fake microphone plays a recorded English turn
+/// once (then silence), the page streams it to the browser transport, and haru's answer
+/// comes back, is played, and shows in the page's transcript; the call is stored like a
+/// phone call (direction `browser`) and ends with the hang-up button.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_from_the_browser_microphone() {
+    let driver = chromedriver().await;
+    let h = haru().await;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let wav = root.join("fixtures/en-walk.wav").canonicalize().unwrap();
+    let profile = std::env::temp_dir().join(format!("haru-chromium-talk-{}", std::process::id()));
+    let c = browser_with(
+        &driver,
+        &profile,
+        &[
+            "--use-fake-ui-for-media-stream".into(),
+            "--use-fake-device-for-media-stream".into(),
+            format!("--use-file-for-fake-audio-capture={}%noloop", wav.display()),
+            "--autoplay-policy=no-user-gesture-required".into(),
+        ],
+    )
+    .await;
+    log_in(&c, &h.base, "/app/talk").await;
+    c.wait()
+        .for_element(Locator::Css("#call"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // The caller's words, then haru's answer, in the page's transcript.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let user = count(&c, "#talk-transcript .msg.user").await;
+        let bot = count(&c, "#talk-transcript .msg.assistant").await;
+        if user >= 1 && bot >= 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no full turn in the browser call (caller {user}, haru {bot}): {}",
+            text_of(&c, "#talk").await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let said = text_of(&c, "#talk-transcript").await;
+    assert!(said.contains(SAID), "the caller's words as text: {said}");
+    no_script_ran(&c).await;
+    shot(&c, "talk").await;
+    let sid = c
+        .find(Locator::Css("#talk"))
+        .await
+        .unwrap()
+        .attr("data-call-sid")
+        .await
+        .unwrap()
+        .expect("the call's SID on the page");
+    c.find(Locator::Css("#hangup"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    // Stored like a phone call, and closed by the hang-up.
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let call = loop {
+        let call: serde_json::Value = http
+            .get(format!("{}/api/calls/{sid}", h.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if !call["call"]["ended_at"].is_null() || tokio::time::Instant::now() > deadline {
+            break call["call"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(call["direction"], "browser", "{call}");
+    assert!(
+        !call["ended_at"].is_null(),
+        "the hang-up ended the call: {call}"
+    );
+    let text = http
+        .get(format!("{}/api/calls/{sid}/transcript", h.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("I fell in the garden"), "{text}");
+
+    // Without a ticket, or with a used one, no browser call opens.
+    let refused = http
+        .get(format!("{}/api/browser/stream?ticket=nope", h.base))
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
 
     c.close().await.unwrap();
     h.shutdown.cancel();

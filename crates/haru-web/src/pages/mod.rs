@@ -8,6 +8,7 @@ pub mod live;
 pub mod login;
 pub mod people;
 pub mod person;
+pub mod talk;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -31,6 +32,8 @@ pub fn routes() -> Router<WebState> {
         .route("/app/live/events", get(live::events))
         .route("/app/alerts", get(alerts::page))
         .route("/app/alerts/{id}/ack", post(alerts::ack))
+        .route("/app/talk", get(talk::page))
+        .route("/app/talk/ticket", post(talk::ticket))
         .route("/app/logout", post(login::logout))
 }
 
@@ -41,6 +44,7 @@ pub fn open_routes() -> Router<WebState> {
         .route("/app/lang/{code}", get(login::switch_lang))
         .route("/app/assets/app.css", get(assets::css))
         .route("/app/assets/live.js", get(assets::live_js))
+        .route("/app/assets/talk.js", get(assets::talk_js))
 }
 
 /// Every form's CSRF field.
