@@ -6,6 +6,7 @@
 pub mod decimate;
 pub mod mulaw;
 pub mod pcm_to_mulaw;
+pub mod recorder;
 pub mod resample;
 pub mod wav;
 

@@ -30,7 +30,10 @@ use tracing::{info, warn};
 
 use crate::app::AppState;
 use crate::budget::StreamBudget;
-use crate::ws::{Active, call_deps, hand_over, stored};
+use crate::ws::{
+    Active, call_deps, hand_over, new_recording, record_input, record_output, save_recording,
+    stored,
+};
 
 /// Whether a browser-call ticket is valid; redeeming it uses it up.
 pub trait TicketCheck: Send + Sync + 'static {
@@ -140,9 +143,12 @@ async fn handle(socket: WebSocket, state: AppState) {
     let (out_tx, mut out_rx) = mpsc::channel::<Output>(OUTPUT_QUEUE);
     let session = Session::new(call_sid.clone(), call_deps(&state, &call_sid).await, out_tx);
     let mut session = tokio::spawn(session.run(in_rx));
+    let rec = new_recording(&state);
+    let rec_out = rec.clone();
     let writer = tokio::spawn(async move {
         let mut open = true;
         while let Some(item) = out_rx.recv().await {
+            record_output(&rec_out, &item);
             if !open {
                 continue;
             }
@@ -189,6 +195,7 @@ async fn handle(socket: WebSocket, state: AppState) {
                 Ok(_) => continue,
             };
             let stop = matches!(item, Input::Stop);
+            record_input(&rec, &item);
             if hand_over(&in_tx, item, &call_sid, &mut dropped).is_err() || stop {
                 return "stop";
             }
@@ -212,6 +219,7 @@ async fn handle(socket: WebSocket, state: AppState) {
         warn!(call_sid = %call_sid, error = %e, "session task failed");
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    save_recording(&state, &call_sid, rec).await;
     info!(call_sid = %call_sid, ended_by, "browser call ended");
     let r = state
         .store

@@ -100,6 +100,9 @@ pub struct Config {
     pub api_token: Option<Secret>,
     /// `HARU_API_LOCAL_ONLY=1`: without a token, the REST API serves direct loopback peers.
     pub api_local_only: bool,
+    /// `HARU_RECORD_CALLS=1`: keep each call's audio (both sides, one stereo WAV) with the
+    /// call; erased with its person. Off by default: recording needs the callers' consent.
+    pub record_calls: bool,
     pub timezone: String,
     pub providers: ProviderConfig,
     pub twilio: TwilioConfig,
@@ -403,6 +406,16 @@ impl Config {
                 Some(other) => {
                     return Err(ConfigError {
                         var: "HARU_API_LOCAL_ONLY",
+                        message: format!("`{other}`: expected 1 or 0"),
+                    });
+                }
+            },
+            record_calls: match s.opt("HARU_RECORD_CALLS").as_deref() {
+                None | Some("0") | Some("false") => false,
+                Some("1") | Some("true") => true,
+                Some(other) => {
+                    return Err(ConfigError {
+                        var: "HARU_RECORD_CALLS",
                         message: format!("`{other}`: expected 1 or 0"),
                     });
                 }

@@ -27,6 +27,48 @@ use crate::app::AppState;
 use crate::budget::StreamBudget;
 use crate::metrics::{LogLimiter, warn_limited};
 
+/// Both sides of a call being recorded (`HARU_RECORD_CALLS=1`), shared by its reader and
+/// writer; `None` when recording is off.
+pub(crate) type Recording =
+    Option<std::sync::Arc<std::sync::Mutex<haru_audio::recorder::CallRecorder>>>;
+
+pub(crate) fn new_recording(state: &AppState) -> Recording {
+    state
+        .cfg
+        .record_calls
+        .then(|| std::sync::Arc::new(std::sync::Mutex::new(Default::default())))
+}
+
+/// What a transport passes through, as the recording sees it.
+pub(crate) fn record_input(rec: &Recording, item: &Input) {
+    if let (Some(r), Input::Audio(pcm)) = (rec, item)
+        && let Ok(mut r) = r.lock()
+    {
+        r.caller(pcm);
+    }
+}
+
+pub(crate) fn record_output(rec: &Recording, item: &Output) {
+    let Some(r) = rec else { return };
+    let Ok(mut r) = r.lock() else { return };
+    match item {
+        Output::Audio(ulaw) => r.haru(ulaw),
+        Output::Clear => r.clear(),
+        Output::Mark(_) | Output::HangUp => {}
+    }
+}
+
+/// Stores the call's recording once the call is over (a failure is logged and counted).
+pub(crate) async fn save_recording(state: &AppState, call_sid: &str, rec: Recording) {
+    let Some(r) = rec else { return };
+    let wav = match r.lock() {
+        Ok(r) if !r.is_empty() => r.to_wav(),
+        _ => return,
+    };
+    let result = state.store.save_recording(call_sid, &wav).await;
+    stored(call_sid, "recording", result);
+}
+
 /// Largest text message we parse; Twilio's 20 ms media messages are ~400 bytes.
 const MAX_MESSAGE: usize = 32 * 1024;
 /// Largest decoded audio payload accepted in one message (1 s of 8 kHz µ-law).
@@ -133,15 +175,17 @@ async fn handle(socket: WebSocket, state: AppState, waiting: tokio::sync::OwnedS
     let (out_tx, out_rx) = mpsc::channel::<Output>(OUTPUT_QUEUE);
     let session = Session::new(call_sid.clone(), call_deps(&state, &call_sid).await, out_tx);
     let mut session = tokio::spawn(session.run(in_rx));
+    let rec = new_recording(&state);
     let writer = tokio::spawn(write_loop(
         sink,
         out_rx,
         state.clone(),
         call_sid.clone(),
         stream_sid.clone(),
+        rec.clone(),
     ));
     let ended_by = tokio::select! {
-        why = read_loop(source, in_tx, &call_sid, &stream_sid, state.cfg.stream_max_speed) => why,
+        why = read_loop(source, in_tx, &call_sid, &stream_sid, state.cfg.stream_max_speed, &rec) => why,
         r = &mut session => {
             if let Err(e) = r { warn!(call_sid = %call_sid, error = %e, "session task failed"); }
             "session ended"
@@ -154,6 +198,7 @@ async fn handle(socket: WebSocket, state: AppState, waiting: tokio::sync::OwnedS
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    save_recording(&state, &call_sid, rec).await;
     let r = state
         .store
         .record_stream_event(&call_sid, Some(&stream_sid), "closed", Some(ended_by))
@@ -292,6 +337,7 @@ async fn read_loop(
     call_sid: &str,
     stream_sid: &str,
     max_speed: f64,
+    rec: &Recording,
 ) -> &'static str {
     let mut dropped: u64 = 0;
     // Decoded µ-law of the current frame, reused: no allocation per frame for it.
@@ -410,6 +456,7 @@ async fn read_loop(
             continue;
         }
         let stop = matches!(item, Input::Stop);
+        record_input(rec, &item);
         if hand_over(&input, item, call_sid, &mut dropped).is_err() {
             return "session ended";
         }
@@ -518,10 +565,12 @@ async fn write_loop(
     state: AppState,
     call_sid: String,
     stream_sid: String,
+    rec: Recording,
 ) {
     let media = MediaEncoder::new(&stream_sid);
     let mut open = true;
     while let Some(item) = out.recv().await {
+        record_output(&rec, &item);
         if matches!(item, Output::HangUp) {
             hang_up(&state, &call_sid, &stream_sid).await;
             continue;

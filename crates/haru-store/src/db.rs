@@ -708,6 +708,39 @@ impl CallStore for SqlStore {
             .collect())
     }
 
+    async fn save_recording(&self, call_sid: &str, wav: &[u8]) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO recordings (call_sid, wav, bytes, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (call_sid) DO UPDATE SET wav = excluded.wav, bytes = excluded.bytes,
+               created_at = excluded.created_at",
+        )
+        .bind(call_sid)
+        .bind(wav.to_vec())
+        .bind(wav.len() as i64)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn recording(&self, call_sid: &str) -> Result<Option<Vec<u8>>> {
+        let row: Option<(Vec<u8>,)> =
+            sqlx::query_as("SELECT wav FROM recordings WHERE call_sid = $1")
+                .bind(call_sid)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(w,)| w))
+    }
+
+    async fn recording_bytes(&self, call_sid: &str) -> Result<Option<i64>> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT bytes FROM recordings WHERE call_sid = $1")
+                .bind(call_sid)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(b,)| b))
+    }
+
     async fn caller_holds(&self, phone: &str) -> Result<Vec<u32>> {
         let row: Option<(String,)> =
             sqlx::query_as("SELECT holds_json FROM caller_profiles WHERE phone = $1")
@@ -875,6 +908,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_recording_is_kept_whole_and_replaced() {
+        let (s, _db) = temp_store().await;
+        let wav: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+        s.save_recording("CA1", &wav).await.unwrap();
+        assert_eq!(s.recording("CA1").await.unwrap().as_deref(), Some(&wav[..]));
+        assert_eq!(s.recording_bytes("CA1").await.unwrap(), Some(70_000));
+        s.save_recording("CA1", &[1, 2, 3]).await.unwrap();
+        assert_eq!(s.recording("CA1").await.unwrap(), Some(vec![1, 2, 3]));
+        assert_eq!(s.recording("CA2").await.unwrap(), None);
+        assert_eq!(s.recording_bytes("CA2").await.unwrap(), None);
+    }
+
+    #[tokio::test]
     async fn both_backends_migrate_to_the_same_tables_and_columns() {
         let sqlite = SqlStore::open("sqlite::memory:").await.unwrap();
         let tables = sqlite.schema().await.unwrap();
@@ -885,7 +931,7 @@ mod tests {
         // On the PostgreSQL pass (HARU_TEST_DATABASE_URL) the other backend must match.
         let (s, _db) = temp_store().await;
         assert_eq!(s.schema().await.unwrap(), tables, "{:?}", s.backend());
-        assert_eq!(s.schema_version().await.unwrap(), 6);
+        assert_eq!(s.schema_version().await.unwrap(), 7);
     }
 
     #[tokio::test]

@@ -70,6 +70,12 @@ pub trait CallStore: Send + Sync + 'static {
     /// This caller's recent mid-turn pauses (ms, oldest first); empty for a new caller.
     async fn caller_holds(&self, phone: &str) -> Result<Vec<u32>>;
     async fn save_caller_holds(&self, phone: &str, holds: &[u32]) -> Result<()>;
+    /// The call's stereo WAV (caller left, haru right), replacing any earlier one.
+    async fn save_recording(&self, call_sid: &str, wav: &[u8]) -> Result<()>;
+    /// The call's WAV, if it was recorded.
+    async fn recording(&self, call_sid: &str) -> Result<Option<Vec<u8>>>;
+    /// The size of the call's WAV, if it was recorded (without reading it).
+    async fn recording_bytes(&self, call_sid: &str) -> Result<Option<i64>>;
     /// Raises an alert (with one queued delivery per caregiver channel of the call's
     /// person). `None`: an alert with this dedupe key exists already.
     async fn raise_alert(&self, alert: &NewAlert) -> Result<Option<i64>>;

@@ -29,6 +29,7 @@ struct Tables {
     messages: Vec<Message>,
     turns: Vec<TurnTiming>,
     holds: std::collections::HashMap<String, Vec<u32>>,
+    recordings: std::collections::HashMap<String, Vec<u8>>,
     alerts: Vec<NewAlert>,
 }
 
@@ -264,6 +265,26 @@ impl CallStore for MemoryStore {
 
     async fn caller_holds(&self, phone: &str) -> Result<Vec<u32>> {
         Ok(self.tables().holds.get(phone).cloned().unwrap_or_default())
+    }
+
+    async fn save_recording(&self, call_sid: &str, wav: &[u8]) -> Result<()> {
+        self.write_guard()?;
+        self.tables()
+            .recordings
+            .insert(call_sid.to_string(), wav.to_vec());
+        Ok(())
+    }
+
+    async fn recording(&self, call_sid: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.tables().recordings.get(call_sid).cloned())
+    }
+
+    async fn recording_bytes(&self, call_sid: &str) -> Result<Option<i64>> {
+        Ok(self
+            .tables()
+            .recordings
+            .get(call_sid)
+            .map(|w| w.len() as i64))
     }
 
     async fn save_caller_holds(&self, phone: &str, holds: &[u32]) -> Result<()> {

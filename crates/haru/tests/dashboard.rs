@@ -100,7 +100,7 @@ async fn browser_with(driver: &Driver, profile: &Path, extra: &[String]) -> Clie
 
 struct Haru {
     base: String,
-    _running: haru::run::Running,
+    running: haru::run::Running,
     _llm: FakeOpenAi,
     shutdown: CancellationToken,
     db: PathBuf,
@@ -128,6 +128,7 @@ async fn haru() -> Haru {
     env.insert("HARU_STT_LANGUAGE", "en".into());
     env.insert("HARU_GREETING", String::new());
     env.insert("HARU_API_TOKEN", TOKEN.into());
+    env.insert("HARU_RECORD_CALLS", "1".into());
     let cfg =
         haru_server::Config::from_source(&haru_server::config::Source(|k| env.get(k).cloned()))
             .unwrap();
@@ -137,7 +138,7 @@ async fn haru() -> Haru {
         .unwrap();
     Haru {
         base: format!("http://{addr}"),
-        _running: running,
+        running,
         _llm: llm,
         shutdown,
         db,
@@ -302,6 +303,43 @@ async fn the_dashboard_in_a_real_browser() {
     no_script_ran(&c).await;
     let reason = text_of(&c, "#end-reason").await;
     assert_ne!(reason.trim(), "—", "the end reason is shown");
+    // The recording (HARU_RECORD_CALLS=1): both sides, playable in the page's player.
+    let wav = h
+        .running
+        .store
+        .recording(&sid)
+        .await
+        .unwrap()
+        .expect("a recording");
+    let mono = haru_audio::wav::decode_wav_mono(&wav).unwrap();
+    assert_eq!(mono.rate, 8_000);
+    assert!(
+        mono.duration_ms() > 2_000,
+        "{} ms recorded",
+        mono.duration_ms()
+    );
+    assert!(
+        mono.samples.iter().any(|&s| s.unsigned_abs() > 1000),
+        "not silence"
+    );
+    let mut ready = json!(0);
+    for _ in 0..50 {
+        ready = c
+            .execute(
+                "return document.querySelector('#recording audio').readyState;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if ready.as_u64().unwrap_or(0) >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        ready.as_u64().unwrap_or(0) >= 1,
+        "the player loaded the WAV: {ready}"
+    );
     shot(&c, "call").await;
 
     // Alerts: the evidence quote, then acknowledge it.
@@ -399,6 +437,16 @@ async fn the_dashboard_in_a_real_browser() {
         .for_element(Locator::Css("input[name=token]"))
         .await
         .unwrap();
+
+    // Erasing the person erases the recording too.
+    let erased = http
+        .delete(format!("{}/api/people/{person_id}", h.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(erased.status(), 200);
+    assert!(h.running.store.recording(&sid).await.unwrap().is_none());
 
     c.close().await.unwrap();
     h.shutdown.cancel();

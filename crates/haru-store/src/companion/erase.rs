@@ -31,6 +31,7 @@ impl SqlStore {
             "moods",
             "quality_reports",
             "call_attempts",
+            "recordings",
         ] {
             let r = sqlx::query(&format!("DELETE FROM {table} WHERE call_sid IN ({calls})"))
                 .bind(id)

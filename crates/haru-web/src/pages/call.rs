@@ -85,6 +85,7 @@ pub async fn page(
         .await
         .map_err(err)?
         .and_then(|j| serde_json::from_str(&j).ok());
+    let recorded = st.store.recording_bytes(&sid).await.map_err(err)?;
     let barge_ins = turns.iter().filter(|t| t.barge_in).count();
     let live = call.ended_at.is_none();
     let title = format!("{} · {}", t.calls, fmt::local(&call.started_at, tz));
@@ -106,6 +107,13 @@ pub async fn page(
                 dt { (t.end_reason) } dd #end-reason { (call.end_reason.as_deref().unwrap_or("—")) }
                 dt { (t.barge_in) } dd { (barge_ins) }
                 dt { "SID" } dd { code { (call.call_sid) } }
+            }
+        }
+        @if let Some(bytes) = recorded {
+            section.card #recording {
+                h2 { (t.recording) }
+                audio controls preload="metadata" src={"/app/calls/" (call.call_sid) "/audio.wav"} {}
+                p.muted { (t.recording_hint) " · " (bytes / 1024) " KiB" }
             }
         }
         section.card #transcript {
@@ -164,4 +172,27 @@ pub async fn page(
         }
     };
     Ok(shell(&ctx, st.gate.mode(), &title, Some(Nav::Calls), body))
+}
+
+/// The call's recording (both sides, stereo WAV), for the page's player.
+pub async fn audio(
+    State(st): State<WebState>,
+    ctx: Ctx,
+    Path(sid): Path<String>,
+) -> Result<axum::response::Response, WebError> {
+    use axum::response::IntoResponse;
+    let wav = st
+        .store
+        .recording(&sid)
+        .await
+        .map_err(|e| WebError::store(ctx.lang, e))?
+        .ok_or_else(|| WebError::not_found(ctx.lang))?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "audio/wav"),
+            (axum::http::header::CACHE_CONTROL, "private, no-store"),
+        ],
+        wav,
+    )
+        .into_response())
 }

@@ -28,6 +28,7 @@ pub fn routes() -> Router<WebState> {
         )
         .route("/app/calls", get(calls::page))
         .route("/app/calls/{sid}", get(call::page))
+        .route("/app/calls/{sid}/audio.wav", get(call::audio))
         .route("/app/live", get(live::page))
         .route("/app/live/events", get(live::events))
         .route("/app/alerts", get(alerts::page))
