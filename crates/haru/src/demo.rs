@@ -375,6 +375,8 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoResult> {
     let running = crate::run::start(cfg, listener, shutdown.clone()).await?;
     let store: Arc<dyn CallStore> = running.store.clone();
     tracing::info!("haru listening on http://{listen}; calling it with haru sim");
+    // Loopback-only without a token: the dashboard opens without a login while the demo runs.
+    tracing::info!("watch the call live in the dashboard: http://{listen}/app/live");
 
     let mut turns = Vec::new();
     for w in &opts.wavs {
