@@ -49,6 +49,25 @@ const FORWARDING: &[&str] = &[
     "ngrok-trace-id",
 ];
 
+/// The request names this machine, or no host at all: a browser page of another site that
+/// re-points its name at 127.0.0.1 (DNS rebinding) sends its own name as `Host`.
+pub fn loopback_host(headers: &axum::http::HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST) else {
+        return true;
+    };
+    let Ok(host) = host.to_str() else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Whether the request came from this host directly (no proxy in between).
 pub fn direct_loopback(peer: Option<SocketAddr>, headers: &axum::http::HeaderMap) -> bool {
     peer.is_some_and(|p| p.ip().is_loopback())
@@ -72,7 +91,7 @@ fn check(access: &Access, req: &Request) -> Result<(), ApiError> {
                  into_make_service_with_connect_info::<SocketAddr>())",
             )
         })?;
-        return if direct_loopback(Some(peer), req.headers()) {
+        return if direct_loopback(Some(peer), req.headers()) && loopback_host(req.headers()) {
             Ok(())
         } else {
             Err(ApiError::new(

@@ -7,7 +7,7 @@
 //! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
 //! ```
 
-mod auth;
+pub mod auth;
 pub mod cli;
 mod error;
 pub mod filters;

@@ -81,14 +81,16 @@
     transcript.appendChild(div);
   }
 
-  function end() {
+  function end(why) {
     if (proc) proc.disconnect();
     if (mic) mic.getTracks().forEach(function (t) { t.stop(); });
     if (events) events.close();
-    proc = mic = events = null;
+    if (ctx) ctx.close();
+    proc = mic = events = ctx = ws = null;
+    carry = 0;
     callBtn.disabled = false;
     hangBtn.disabled = true;
-    say(box.dataset.ended);
+    say(why || box.dataset.ended);
   }
 
   async function start() {
@@ -106,9 +108,15 @@
     ctx = new AudioContext();
     await ctx.resume();
     nextTime = ctx.currentTime;
-    var resp = await fetch(form.action, { method: "POST", body: new URLSearchParams(new FormData(form)) });
-    if (!resp.ok) { say(resp.status + ""); end(); return; }
-    var t = await resp.json();
+    var t;
+    try {
+      var resp = await fetch(form.action, { method: "POST", body: new URLSearchParams(new FormData(form)) });
+      if (!resp.ok) throw new Error("HTTP " + resp.status);
+      t = await resp.json();
+    } catch (e) {
+      end(String(e.message || e));
+      return;
+    }
     var proto = location.protocol === "https:" ? "wss://" : "ws://";
     ws = new WebSocket(proto + location.host + t.stream + "?ticket=" + encodeURIComponent(t.ticket));
     ws.binaryType = "arraybuffer";
@@ -127,9 +135,9 @@
         });
       } else if (m.type === "mark") echoMark(m.name);
       else if (m.type === "clear") clearPlayback();
-      else if (m.type === "hangup") setTimeout(function () { ws.close(); }, Math.max(0, nextTime - ctx.currentTime) * 1000);
+      else if (m.type === "hangup") setTimeout(function () { if (ws) ws.close(); }, Math.max(0, nextTime - ctx.currentTime) * 1000);
     };
-    ws.onclose = end;
+    ws.onclose = function () { end(); };
     var srcNode = ctx.createMediaStreamSource(mic);
     proc = ctx.createScriptProcessor(2048, 1, 1);
     proc.onaudioprocess = function (ev) {

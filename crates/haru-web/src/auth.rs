@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::extract::connect_info::MockConnectInfo;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderValue, header};
+use haru_api::auth::{direct_loopback, loopback_host};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -158,7 +159,12 @@ impl Gate {
     /// Whether `given` is the operator token (constant time).
     pub fn token_matches(&self, given: &str) -> bool {
         match &self.mode {
-            Mode::Token(t) => bool::from(given.trim().as_bytes().ct_eq(t.as_bytes())),
+            // Digests of both, so neither the comparison nor its length says anything.
+            Mode::Token(t) => {
+                let a = mac(&self.key, &[b"token", given.trim().as_bytes()]);
+                let b = mac(&self.key, &[b"token", t.as_bytes()]);
+                bool::from(a.ct_eq(&b))
+            }
             _ => false,
         }
     }
@@ -198,7 +204,7 @@ impl Gate {
         match &self.mode {
             Mode::Off => Access::Off,
             Mode::LocalOnly => {
-                if direct_loopback(peer(req), req.headers()) {
+                if direct_loopback(peer(req), req.headers()) && loopback_host(req.headers()) {
                     Access::Allowed(Viewer {
                         csrf: self.csrf_for("local"),
                     })
@@ -263,24 +269,6 @@ fn peer(req: &Request) -> Option<SocketAddr> {
     ext.get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0)
         .or_else(|| ext.get::<MockConnectInfo<SocketAddr>>().map(|m| m.0))
-}
-
-/// Headers a proxy or tunnel adds: with any of them the real client is elsewhere.
-const FORWARDING: &[&str] = &[
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
-    "x-real-ip",
-    "x-original-forwarded-for",
-    "cf-connecting-ip",
-    "true-client-ip",
-    "ngrok-trace-id",
-];
-
-fn direct_loopback(peer: Option<SocketAddr>, headers: &HeaderMap) -> bool {
-    peer.is_some_and(|p| p.ip().is_loopback())
-        && !FORWARDING.iter().any(|h| headers.contains_key(*h))
 }
 
 /// A form posted from another site: its `Origin` names a host other than ours.
@@ -383,6 +371,22 @@ mod tests {
         assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Secure"));
         let plain = Gate::new(Some("t"), false, false).session_cookie("v");
         assert!(!plain.to_str().unwrap().contains("Secure"));
+    }
+
+    #[test]
+    fn only_this_machines_names_are_local() {
+        let host = |h: &'static str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::HOST, HeaderValue::from_static(h));
+            loopback_host(&m)
+        };
+        assert!(host("127.0.0.1:8000"));
+        assert!(host("localhost:8000"));
+        assert!(host("[::1]:8000"));
+        assert!(host("127.0.0.1"));
+        assert!(!host("evil.example:8000"), "a rebound name");
+        assert!(!host("10.0.0.5:8000"));
+        assert!(loopback_host(&HeaderMap::new()), "not a browser");
     }
 
     #[test]

@@ -64,6 +64,16 @@ impl SqlStore {
             .collect())
     }
 
+    /// When the person's latest call started, if they ever had one.
+    pub async fn last_call_of(&self, person_id: &str) -> Result<Option<String>> {
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT MAX(started_at) FROM calls WHERE person_id = $1")
+                .bind(person_id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.and_then(|(t,)| t))
+    }
+
     /// The person's moods, newest call first.
     pub async fn moods_of(&self, person_id: &str, limit: i64) -> Result<Vec<MoodEntry>> {
         let rows = sqlx::query(

@@ -13,16 +13,25 @@ use crate::{Ctx, WebError, WebState, fmt};
 pub async fn page(State(st): State<WebState>, ctx: Ctx) -> Result<Markup, WebError> {
     let t = ctx.lang.t();
     let err = |e| WebError::store(ctx.lang, e);
+    // Every open alert (however old), then the latest acknowledged ones.
     let mut alerts = st
         .db
         .alerts(&AlertFilter {
-            limit: 200,
+            open: true,
+            limit: 500,
             ..Default::default()
         })
         .await
         .map_err(err)?;
-    // Open ones first, each group newest first (the store's order).
-    alerts.sort_by_key(|a| a.acked_at.is_some());
+    let recent = st
+        .db
+        .alerts(&AlertFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .map_err(err)?;
+    alerts.extend(recent.into_iter().filter(|a| a.acked_at.is_some()));
     let people = st.db.people(false, 1000, 0).await.map_err(err)?;
     let name = |id: &Option<String>| {
         id.as_ref()

@@ -22,6 +22,9 @@ use crate::{Ctx, WebError, WebState, fmt};
 
 /// How often the stream looks for new words.
 const POLL: Duration = Duration::from_millis(500);
+/// A stream ends after this; the browser reconnects through the login check again, so a
+/// logged-out or expired viewer stops receiving.
+const STREAM_MAX: Duration = Duration::from_secs(600);
 
 async fn live_calls(st: &WebState) -> haru_store::Result<Vec<CallRecord>> {
     let calls = st
@@ -70,12 +73,21 @@ pub async fn page(State(st): State<WebState>, ctx: Ctx) -> Result<Markup, WebErr
     Ok(shell(&ctx, st.gate.mode(), t.live, Some(Nav::Live), body))
 }
 
+fn message_event(m: &haru_store::Message) -> Event {
+    let data = json!({
+        "id": m.id, "call_sid": m.call_sid, "role": m.role.as_str(),
+        "content": m.content, "interrupted": m.interrupted,
+    });
+    Event::default().event("message").data(data.to_string())
+}
+
 struct Poller {
     st: WebState,
     /// The newest message id sent, per live call.
     sent: HashMap<String, i64>,
     queue: std::collections::VecDeque<Event>,
     first: bool,
+    until: tokio::time::Instant,
 }
 
 impl Poller {
@@ -106,12 +118,7 @@ impl Poller {
             let last = self.sent.entry(c.call_sid.clone()).or_insert(0);
             let after = *last;
             for m in messages.iter().filter(|m| m.id > after) {
-                let data = json!({
-                    "id": m.id, "call_sid": m.call_sid, "role": m.role.as_str(),
-                    "content": m.content, "interrupted": m.interrupted,
-                });
-                self.queue
-                    .push_back(Event::default().event("message").data(data.to_string()));
+                self.queue.push_back(message_event(m));
                 *last = m.id;
             }
         }
@@ -127,11 +134,15 @@ pub async fn events(
         sent: HashMap::new(),
         queue: Default::default(),
         first: true,
+        until: tokio::time::Instant::now() + STREAM_MAX,
     };
     let stream = futures::stream::unfold(poller, |mut p| async move {
         loop {
             if let Some(ev) = p.queue.pop_front() {
                 return Some((Ok(ev), p));
+            }
+            if tokio::time::Instant::now() >= p.until {
+                return None;
             }
             if !p.first {
                 tokio::time::sleep(POLL).await;

@@ -61,7 +61,7 @@ fn today_of(
     tz: Tz,
     slots: &[CallSlot],
     live: Option<&str>,
-    last_call: Option<&str>,
+    talked_today: bool,
 ) -> Today {
     if let Some(sid) = live {
         return Today::InProgress(sid.to_string());
@@ -72,8 +72,9 @@ fn today_of(
         .date_naive()
         .format("%Y-%m-%d")
         .to_string();
-    // They called in (or talked) today, whatever the plan says.
-    if last_call.is_some_and(|ts| fmt::local(ts, tz).starts_with(&today)) {
+    // They talked with haru today (called in, or a call they answered), whatever the plan
+    // says; a dial that rang out or met a machine is the slot's to tell.
+    if talked_today {
         return Today::Answered;
     }
     // The latest of today's slots (a person may have several call times).
@@ -145,19 +146,18 @@ pub async fn overview(
         .await?
         .into_iter()
         .next();
+    let today = to.format("%Y-%m-%d").to_string();
+    let talked_today = calls
+        .iter()
+        .any(|c| c.user_words > 0 && fmt::local(&c.started_at, tz).starts_with(&today));
     // Older than the chart: the list still says when they last talked.
     let last_call = match calls.last() {
         Some(c) => Some(c.started_at.clone()),
-        None => st
-            .db
-            .calls_of(&p.id, "0000", &fmt::utc(a))
-            .await?
-            .last()
-            .map(|c| c.started_at.clone()),
+        None => st.db.last_call_of(&p.id).await?,
     };
     Ok(Overview {
         tz,
-        today: today_of(p, tz, &recent, live, last_call.as_deref()),
+        today: today_of(p, tz, &recent, live, talked_today),
         last_call,
         trends,
         open_alerts,
