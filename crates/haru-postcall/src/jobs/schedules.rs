@@ -189,9 +189,9 @@ fn check_one(
     // quotes another one ("I do."): a sentence of the call that names a time and is in
     // the title is then the evidence.
     let rescued = if names_time(&it.quote) {
-        None
+        sentence_of_subject(ctx, &it.title, &it.quote)
     } else {
-        sentence_in_title(ctx, &it.title)
+        sentence_in_title(ctx, &it.title).or_else(|| sentence_of_subject(ctx, &it.title, &it.quote))
     };
     let quote = rescued.as_deref().unwrap_or(&it.quote);
     let line = find_quote(&ctx.lines, quote)
@@ -247,6 +247,39 @@ fn sentence_in_title(ctx: &CallContext, title: &str) -> Option<String> {
         n.chars().count() >= 8
             && names_time(s)
             && (t.contains(&n) || (t.chars().count() >= 4 && names_time(title) && n.contains(&t)))
+    })
+}
+
+/// The title's words that name its subject ("치과", "예약", "dentist"): Hangul words of two
+/// syllables or more, other words of four letters or more.
+fn subject_words(title: &str) -> Vec<String> {
+    title
+        .split_whitespace()
+        .map(crate::transcript::normalise)
+        .filter(|w| {
+            let hangul = w.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c));
+            let n = w.chars().count();
+            (hangul && n >= 2) || n >= 4
+        })
+        .collect()
+}
+
+/// When the quote (a sentence of the call) names none of the title's subject (Qwen quoted "오늘 아침에 공원에서
+/// 산책을 했는데…" for "치과 예약"), the call's sentence that names all of it and a time is
+/// the evidence: the date is read from the words the item is about.
+fn sentence_of_subject(ctx: &CallContext, title: &str, quote: &str) -> Option<String> {
+    let words = subject_words(title);
+    let q = crate::transcript::normalise(quote);
+    // Only a real sentence quoted for the wrong item: words never said stay rejected.
+    if words.is_empty()
+        || words.iter().any(|w| q.contains(w.as_str()))
+        || find_quote(&ctx.lines, quote).is_none()
+    {
+        return None;
+    }
+    ctx.sentences(false).into_iter().find(|s| {
+        let n = crate::transcript::normalise(s);
+        names_time(s) && words.iter().all(|w| n.contains(w.as_str()))
     })
 }
 
@@ -534,6 +567,37 @@ mod tests {
         // A title that was never said is no evidence.
         let got = check(&c, vec![it("Dentist tomorrow at 7", "I do.")]);
         assert!(got.items.is_empty());
+    }
+
+    #[test]
+    fn the_sentence_naming_the_items_subject_dates_it() {
+        // What Qwen 1.5B answered once: the right title and time, the wrong quote.
+        let c = ctx(&[
+            "오늘 아침에 공원에서 산책을 했는데 날씨가 참 좋았어요. 내일 저녁 7시에 치과 예약이 있어요.",
+        ]);
+        let item = Item {
+            title: "치과 예약".into(),
+            kind: "appointment".into(),
+            quote: "오늘 아침에 공원에서 산책을 했는데 날씨가 참 좋았어요.".into(),
+            when: when(Some(0), None),
+            time: Some("19:00".into()),
+        };
+        let got = check(&c, vec![item]);
+        assert_eq!(got.items.len(), 1, "{:?}", got.rejected);
+        let tomorrow = c.started_at.with_timezone(&c.tz).date_naive() + chrono::Days::new(1);
+        assert_eq!(
+            got.items[0].0.local_date,
+            tomorrow.format("%Y-%m-%d").to_string()
+        );
+        assert!(got.items[0].0.quote.contains("치과"));
+        // A quote that names the subject keeps its own words.
+        assert_eq!(
+            subject_words("Dentist appointment at 7"),
+            ["dentist", "appointment"]
+        );
+        assert!(
+            sentence_of_subject(&c, "치과 예약", "내일 저녁 7시에 치과 예약이 있어요.").is_none()
+        );
     }
 
     #[test]
