@@ -215,10 +215,13 @@ fn check_one(
     let reference = dates::local_date(line.created_at.unwrap_or(ctx.started_at), ctx.tz);
     // A small model under the grammar may spell JSON's null as the string "null" (it
     // fits the schema's short string): no time was said.
-    let time = it
+    let model_time = it
         .time
         .as_deref()
         .filter(|t| !t.trim().eq_ignore_ascii_case("null"));
+    // No time from the model, but the quoted words say one ("저녁 7시"): the words win.
+    let heard = model_time.is_none().then(|| said_time(quote)).flatten();
+    let time = model_time.or(heard.as_deref());
     let r = dates::resolve(&when, time, reference).map_err(|e| e.0)?;
     let until = r
         .until_utc(ctx.tz)
@@ -248,6 +251,121 @@ fn sentence_in_title(ctx: &CallContext, title: &str) -> Option<String> {
             && names_time(s)
             && (t.contains(&n) || (t.chars().count() >= 4 && names_time(title) && n.contains(&t)))
     })
+}
+
+const KO_HOURS: [(&str, u32); 12] = [
+    ("열두", 12),
+    ("열한", 11),
+    ("열", 10),
+    ("아홉", 9),
+    ("여덟", 8),
+    ("일곱", 7),
+    ("여섯", 6),
+    ("다섯", 5),
+    ("네", 4),
+    ("세", 3),
+    ("두", 2),
+    ("한", 1),
+];
+const EN_HOURS: [&str; 12] = [
+    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+    "twelve",
+];
+
+/// A clock time the words say with its part of the day ("저녁 7시", "오후 세 시 반",
+/// "at seven in the evening", "7:30 pm"), as `HH:MM`; `None` when no time is said or the
+/// part of the day is not (a bare "7시" may be morning or evening: no guess).
+fn said_time(s: &str) -> Option<String> {
+    let l = s.to_lowercase();
+    let (hour, minute, at) = ko_clock(&l).or_else(|| en_clock(&l))?;
+    let before = &l[..at];
+    let after = &l[at..];
+    let pm = ["오후", "저녁", "밤"].iter().any(|w| before.contains(w))
+        || [
+            " pm",
+            "p.m",
+            "in the evening",
+            "tonight",
+            "in the afternoon",
+            "at night",
+        ]
+        .iter()
+        .any(|w| after.contains(w));
+    let am = ["오전", "아침", "새벽"].iter().any(|w| before.contains(w))
+        || [" am", "a.m", "in the morning"]
+            .iter()
+            .any(|w| after.contains(w));
+    let h = match (pm, am) {
+        (true, false) if hour < 12 => hour + 12,
+        (true, false) => hour,
+        (false, true) if hour == 12 => 0,
+        (false, true) => hour,
+        _ => return None,
+    };
+    (h < 24 && minute < 60).then(|| format!("{h:02}:{minute:02}"))
+}
+
+/// "7시", "7시 30분", "일곱 시 반": the hour, minutes and where the hour starts.
+fn ko_clock(l: &str) -> Option<(u32, u32, usize)> {
+    let si = l.find('시')?;
+    let head = l[..si].trim_end();
+    let digits: String = head
+        .chars()
+        .rev()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let (hour, at) = if !digits.is_empty() {
+        let d: String = digits.chars().rev().collect();
+        (d.parse().ok()?, head.len() - d.len())
+    } else {
+        let (w, h) = KO_HOURS.iter().find(|(w, _)| head.ends_with(w))?;
+        (*h, head.len() - w.len())
+    };
+    let tail = l[si + '시'.len_utf8()..].trim_start();
+    let minute = if tail.starts_with('반') {
+        30
+    } else {
+        let m: String = tail.chars().take_while(char::is_ascii_digit).collect();
+        match m.parse::<u32>() {
+            Ok(m) if tail[m.to_string().len()..].trim_start().starts_with('분') => m,
+            _ => 0,
+        }
+    };
+    (1..=12).contains(&hour).then_some((hour, minute, at))
+}
+
+/// "at 7", "7:30", "at seven": the hour, minutes and where the hour starts.
+fn en_clock(l: &str) -> Option<(u32, u32, usize)> {
+    let words: Vec<(usize, &str)> = l
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '.')
+        .scan(0usize, |pos, w| {
+            let start = l[*pos..].find(w).map(|i| *pos + i).unwrap_or(*pos);
+            *pos = start + w.len();
+            Some((start, w))
+        })
+        .filter(|(_, w)| !w.is_empty())
+        .collect();
+    for (i, (at, w)) in words.iter().enumerate() {
+        let clock = w.trim_end_matches("pm").trim_end_matches("am");
+        let (h, m) = match clock.split_once(':') {
+            Some((h, m)) => (h.parse::<u32>().ok(), m.parse::<u32>().ok()),
+            None => (
+                clock
+                    .parse::<u32>()
+                    .ok()
+                    .or_else(|| EN_HOURS.iter().position(|n| n == w).map(|p| p as u32 + 1)),
+                Some(0),
+            ),
+        };
+        let after_at = i > 0 && words[i - 1].1 == "at";
+        if let (Some(h), Some(m)) = (h, m)
+            && (1..=12).contains(&h)
+            && (after_at || clock.contains(':') || w.ends_with("pm") || w.ends_with("am"))
+        {
+            return Some((h, m, *at));
+        }
+    }
+    None
 }
 
 /// The title's words that name its subject ("치과", "예약", "dentist"): Hangul words of two
@@ -598,6 +716,49 @@ mod tests {
         assert!(
             sentence_of_subject(&c, "치과 예약", "내일 저녁 7시에 치과 예약이 있어요.").is_none()
         );
+    }
+
+    #[test]
+    fn a_time_the_words_say_fills_the_models_silence() {
+        assert_eq!(
+            said_time("내일 저녁 7시에 치과 예약이 있어요.").as_deref(),
+            Some("19:00")
+        );
+        assert_eq!(
+            said_time("모레 오후 세 시 반에 병원에 가요.").as_deref(),
+            Some("15:30")
+        );
+        assert_eq!(
+            said_time("아침 9시 10분에 만나요.").as_deref(),
+            Some("09:10")
+        );
+        assert_eq!(
+            said_time("내일 7시에 가요."),
+            None,
+            "morning or evening: no guess"
+        );
+        assert_eq!(
+            said_time("Tomorrow I have a dentist appointment at seven in the evening.").as_deref(),
+            Some("19:00")
+        );
+        assert_eq!(
+            said_time("I see the doctor at 7:30 pm on Friday.").as_deref(),
+            Some("19:30")
+        );
+        assert_eq!(said_time("I have 3 cats."), None);
+        assert_eq!(said_time("오늘 산책을 했어요."), None);
+        // The model said nothing of the time; the quoted words did.
+        let c = ctx(&["내일 저녁 7시에 치과 예약이 있어요."]);
+        let item = Item {
+            title: "치과 예약".into(),
+            kind: "appointment".into(),
+            quote: "내일 저녁 7시에 치과 예약이 있어요.".into(),
+            when: when(Some(1), None),
+            time: None,
+        };
+        let got = check(&c, vec![item]);
+        assert_eq!(got.items.len(), 1, "{:?}", got.rejected);
+        assert_eq!(got.items[0].0.local_time.as_deref(), Some("19:00"));
     }
 
     #[test]
