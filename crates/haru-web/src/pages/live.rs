@@ -26,7 +26,8 @@ const POLL: Duration = Duration::from_millis(500);
 /// logged-out or expired viewer stops receiving.
 const STREAM_MAX: Duration = Duration::from_secs(600);
 
-async fn live_calls(st: &WebState) -> haru_store::Result<Vec<CallRecord>> {
+/// Calls in progress on any instance, from the store.
+pub async fn live_calls(st: &WebState) -> haru_store::Result<Vec<CallRecord>> {
     let calls = st
         .store
         .list_calls(&CallFilter {

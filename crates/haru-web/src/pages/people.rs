@@ -5,7 +5,6 @@ use axum::extract::State;
 use chrono::{Duration, Utc};
 use chrono_tz::Tz;
 use haru_companion::trends::Trends;
-use haru_store::CallFilter;
 use haru_store::companion::{AlertFilter, CallSlot, Person, ScheduleItem, SlotState};
 use maud::{Markup, html};
 
@@ -174,17 +173,9 @@ pub fn schedule_when(s: &ScheduleItem) -> String {
 
 /// Calls in progress by person, from the store (every instance's calls).
 pub async fn live_by_person(st: &WebState) -> haru_store::Result<Vec<(String, String)>> {
-    let live = st
-        .store
-        .list_calls(&CallFilter {
-            status: Some("in-progress".into()),
-            limit: 500,
-            ..Default::default()
-        })
-        .await?;
-    Ok(live
+    Ok(super::live::live_calls(st)
+        .await?
         .into_iter()
-        .filter(|c| c.ended_at.is_none())
         .filter_map(|c| c.person_id.map(|p| (p, c.call_sid)))
         .collect())
 }
